@@ -1,0 +1,241 @@
+"""Model registry: build any architecture by name, load shipped or user weights safely.
+
+Every loaded model carries a descriptor (spandrel-style) with what the pipeline needs: scale,
+channels, receptive-field radius (``halo``), size multiple, whether tiling is exact, and the
+provenance of its weights.
+
+>>> from napari_superres.models import load_model
+>>> m = load_model("bicubic", scale=3)
+>>> m.scale, m.halo, m.exact_tiling
+(3, 2, True)
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SuperResError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+_ARCH_MODULES = ("bicubic", "ibp", "espcn")
+
+# Named models a user can pick: architecture, configuration, and whether weights are needed.
+NAMED: dict[str, dict[str, Any]] = {
+    "bicubic": {"arch": "bicubic", "config": {}, "trained": False},
+    "ibp": {"arch": "ibp", "config": {"iterations": 10}, "trained": False},
+    "espcn": {"arch": "espcn", "config": {}, "trained": True},
+}
+DEFAULT = "espcn"
+
+
+def _arch(name: str) -> dict:
+    if name not in _ARCH_MODULES:
+        raise SuperResError(f"unknown architecture {name!r}; known: {', '.join(_ARCH_MODULES)}")
+    return importlib.import_module(f"{__name__}.{name}").ARCH
+
+
+def weights_path(name: str, scale: int) -> Path:
+    return WEIGHTS_DIR / f"{name}_x{scale}.safetensors"
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header (no torch needed)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError
+            (n,) = struct.unpack("<Q", head)
+            if n > 100_000_000:
+                raise ValueError
+            header = json.loads(fh.read(n))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SuperResError(
+            f"{p} is not a safetensors file; give a .safetensors weights file saved by napari-superres"
+        ) from exc
+    except OSError as exc:
+        raise SuperResError(f"cannot read weights file {p}: {exc.strerror or exc}") from exc
+    return dict(header.get("__metadata__") or {})
+
+
+@dataclass
+class SRModel:
+    """A ready-to-run model and its descriptor.
+
+    Call it on a float tensor ``(N, C, H, W)`` scaled to [0, 1] to get ``(N, C, H*s, W*s)``.
+    """
+
+    name: str
+    arch: str
+    scale: int
+    in_channels: int
+    halo: int
+    exact_tiling: bool
+    size_multiple: int
+    module: Any
+    config: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+    min_size: int = 3
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    @property
+    def token(self) -> str:
+        """A hash of architecture, configuration and weights: the same model gives the same token."""
+        import hashlib
+
+        h = hashlib.sha256(json.dumps([self.arch, self.scale, self.config], sort_keys=True).encode())
+        for k, v in sorted(self.module.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def to(self, device) -> SRModel:
+        self.module.to(device)
+        return self
+
+    def __call__(self, x):
+        import torch
+
+        with torch.inference_mode():
+            return self.module(x)
+
+    def __repr__(self) -> str:
+        return (
+            f"SRModel({self.name!r}, arch={self.arch!r}, scale={self.scale}, halo={self.halo}, "
+            f"exact_tiling={self.exact_tiling}, parameters={self.parameters})"
+        )
+
+
+def build(arch: str, scale: int, config: dict | None = None, name: str | None = None) -> SRModel:
+    """A freshly initialised model of architecture ``arch``."""
+    spec = _arch(arch)
+    config = dict(config or {})
+    in_channels = int(config.pop("in_channels", 1))
+    if scale not in spec["scales"]:
+        raise SuperResError(
+            f"{arch} has no x{scale} variant; available scales: {', '.join(map(str, spec['scales']))}"
+        )
+    module = spec["build"](scale=scale, in_channels=in_channels, **config)
+    module.eval()
+    return SRModel(
+        name=name or arch,
+        arch=arch,
+        scale=scale,
+        in_channels=in_channels,
+        halo=int(spec["halo"](config)),
+        exact_tiling=bool(spec["exact_tiling"]),
+        size_multiple=int(spec["size_multiple"]),
+        module=module,
+        config=config,
+    )
+
+
+def _from_safetensors(path: Path, name: str | None = None) -> SRModel:
+    meta = read_metadata(path)
+    from safetensors.torch import load_file
+
+    try:
+        arch = meta["arch"]
+        scale = int(meta["scale"])
+        config = json.loads(meta.get("config", "{}"))
+    except (KeyError, ValueError) as exc:
+        raise SuperResError(
+            f"{path} has no napari-superres metadata (arch, scale, config); "
+            "save weights with napari_superres.train or load them into the architecture yourself"
+        ) from exc
+    config.setdefault("in_channels", int(meta.get("in_channels", 1)))
+    model = build(arch, scale, config, name=name or path.stem)
+    state = load_file(str(path))
+    try:
+        model.module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SuperResError(f"weights in {path} do not match {arch} x{scale} ({first})") from exc
+    model.metadata = meta
+    return model
+
+
+def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -> SRModel:
+    """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or ``.safetensors`` path.
+
+    Raises :class:`SuperResError` with the close names for an unknown name, and the available
+    scales for a scale the model lacks.
+    """
+    if isinstance(name_or_path, SRModel):
+        return name_or_path
+    key = str(name_or_path)
+    if key == "default":
+        key = DEFAULT
+    if key in NAMED:
+        entry = NAMED[key]
+        scale = _check_scale(scale)
+        if not entry["trained"]:
+            model = build(entry["arch"], scale, entry["config"], name=key)
+            model.metadata = {"arch": entry["arch"], "training": "none (classical method)"}
+            return model
+        path = weights_path(key, scale)
+        if not path.exists():
+            have = shipped_scales(key)
+            raise SuperResError(
+                f"model {key!r} has no x{scale} weights; it has "
+                f"{', '.join('x%d' % s for s in have) or 'none'} (use one of those or the 'ibp' model)"
+            )
+        return _from_safetensors(path, name=key)
+    path = Path(key).expanduser()
+    if path.suffix in (".safetensors",) or path.exists():
+        if not path.exists():
+            raise SuperResError(f"weights file {path} does not exist; check the path")
+        return _from_safetensors(path)
+    close = difflib.get_close_matches(key, [*NAMED, "default"], n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise SuperResError(
+        f"unknown model {key!r}.{hint} Known models: {', '.join(['default', *NAMED])}, or a .safetensors path"
+    )
+
+
+def _check_scale(scale) -> int:
+    try:
+        s = int(scale)
+    except (TypeError, ValueError):
+        raise SuperResError(f"scale must be an integer from 2 to 8 for a model, got {scale!r}") from None
+    if s != scale or not 2 <= s <= 8:
+        raise SuperResError(f"scale must be an integer from 2 to 8 for a model, got {scale!r}")
+    return s
+
+
+def shipped_scales(name: str) -> list[int]:
+    return sorted(
+        int(p.stem.rsplit("_x", 1)[1]) for p in WEIGHTS_DIR.glob(f"{name}_x*.safetensors")
+    )
+
+
+def list_models() -> list[dict]:
+    """Every named model: architecture, scales, whether weights ship, and their measured quality.
+
+    Reads only file headers: no torch import.
+    """
+    out = []
+    for name, entry in NAMED.items():
+        row = {"name": name, "arch": entry["arch"], "default": name == DEFAULT, "trained": entry["trained"]}
+        if entry["trained"]:
+            row["scales"] = shipped_scales(name)
+            row["shipped"] = bool(row["scales"])
+            row["quality"] = {
+                s: read_metadata(weights_path(name, s)).get("set5_psnr", "") for s in row["scales"]
+            }
+        else:
+            row["scales"] = list(range(2, 9))
+            row["shipped"] = True
+            row["quality"] = {}
+        out.append(row)
+    return out
