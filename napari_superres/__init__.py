@@ -1,0 +1,45 @@
+"""napari-superres: deep-CNN super-resolution for images of any size.
+
+The public API; heavy modules (torch, dask, zarr) load only when a function is first called.
+
+>>> import numpy as np, napari_superres as nsr
+>>> nsr.upscale(np.zeros((64, 64), np.uint8), "bicubic", 2).shape
+(128, 128)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["upscale", "load_model", "list_models", "train", "evaluate", "SuperResError", "__version__"]
+
+from .errors import SuperResError
+
+
+def upscale(image, model="default", scale=2, **kwargs):
+    from .engine import upscale as _upscale
+
+    return _upscale(image, model, scale, **kwargs)
+
+
+def load_model(name_or_path="default", scale=2):
+    from .models import load_model as _load_model
+
+    return _load_model(name_or_path, scale)
+
+
+def list_models():
+    from .models import list_models as _list_models
+
+    return _list_models()
+
+
+def train(arch="espcn", data=None, scale=2, **kwargs):
+    from .training import train as _train
+
+    return _train(arch, data, scale, **kwargs)
+
+
+def evaluate(dirs, models=("bicubic", "default"), scales=(2,), **kwargs):
+    from .evaluation import evaluate as _evaluate
+
+    return _evaluate(dirs, models, scales, **kwargs)

@@ -33,3 +33,156 @@ def read_image_file(path: str | Path) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise SuperResError(f"cannot read {p} as an image ({exc}); check the file is not damaged") from exc
     raise SuperResError(f"unknown image format {suffix!r} for {p}; use PNG, JPEG, BMP or TIFF")
+
+
+# ----------------------------------------------------------------------------- lazy inputs
+OME_ORDER = "TCZYX"
+_TIFF_AXES = {"S": "C", "I": "Z", "Q": "Z", "E": "C", "R": "Z"}
+
+
+class SourceImage:
+    """An input image: a lazily sliceable array, its axes, and its physical metadata.
+
+    ``data`` is a numpy, zarr or dask array; ``scale`` and ``translation`` hold one number per
+    axis (1 and 0 when unknown); ``units`` maps axis letters to units; ``channel_names`` lists
+    channel labels when known; ``path`` is where it came from (None for arrays in memory).
+    """
+
+    def __init__(self, data, axes, scale=None, translation=None, units=None, channel_names=None,
+                 path=None, name="image"):
+        self.data = data
+        self.axes = axes
+        self.scale = list(scale) if scale is not None else [1.0] * len(axes)
+        self.translation = list(translation) if translation is not None else [0.0] * len(axes)
+        self.units = dict(units or {})
+        self.channel_names = list(channel_names) if channel_names else None
+        self.path = path
+        self.name = name
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return np.dtype(self.data.dtype)
+
+
+def infer_axes(shape, dtype=None) -> str:
+    """Axis letters for an array shape: YX, YXC (RGB/RGBA last), ZYX, TZYX, TCZYX."""
+    nd = len(shape)
+    if nd == 2:
+        return "YX"
+    if nd == 3 and shape[-1] in (3, 4) and shape[0] > 4:
+        return "YXC"
+    guesses = {3: "ZYX", 4: "TZYX", 5: "TCZYX"}
+    if nd not in guesses:
+        raise SuperResError(f"cannot infer axes of a {nd}-D array with shape {tuple(shape)}; pass axes= such as 'TCZYX'")
+    return guesses[nd]
+
+
+def check_axes(axes, shape) -> str:
+    """Validate an axes string against a shape; returns it upper-cased."""
+    if not isinstance(axes, str):
+        raise SuperResError(f"axes must be a string such as 'ZYX', got {axes!r}")
+    ax = axes.upper()
+    bad = sorted(set(ax) - set(OME_ORDER))
+    if bad or len(set(ax)) != len(ax) or "Y" not in ax or "X" not in ax or len(ax) != len(shape):
+        raise SuperResError(
+            f"axes {axes!r} do not fit an array of shape {tuple(shape)}: give one letter per dimension "
+            "from T, C, Z, Y, X, each at most once, including Y and X (e.g. 'YX', 'ZYX', 'YXC')"
+        )
+    return ax
+
+
+def _ome_multiscale_attrs(attrs: dict):
+    ome = attrs.get("ome", attrs)
+    ms = ome.get("multiscales")
+    return (ms[0], ome) if ms else (None, ome)
+
+
+def _open_zarr(path: Path):
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr raises several types for "not a zarr"
+        raise SuperResError(f"cannot open {path} as zarr ({exc.__class__.__name__}); check the path") from exc
+    if isinstance(node, zarr.Array):
+        return SourceImage(node, infer_axes(node.shape, node.dtype), path=str(path), name=path.stem)
+    ms, ome = _ome_multiscale_attrs(dict(node.attrs))
+    if ms is None:
+        arrays = sorted(k for k, _ in node.arrays())
+        raise SuperResError(
+            f"{path} is a zarr group without OME-Zarr multiscales; open one of its arrays "
+            f"({', '.join(arrays) or 'none found'}) by path"
+        )
+    ds0 = ms["datasets"][0]
+    arr = node[ds0["path"]]
+    axes_meta = ms.get("axes") or [{"name": a} for a in "tczyx"[-arr.ndim :]]
+    axes = "".join(a["name"] if isinstance(a, str) else a["name"] for a in axes_meta).upper()
+    scale, translation = [1.0] * arr.ndim, [0.0] * arr.ndim
+    for tr in list(ms.get("coordinateTransformations", [])) + list(ds0.get("coordinateTransformations", [])):
+        if tr.get("type") == "scale":
+            scale = [a * b for a, b in zip(scale, tr["scale"])]
+        elif tr.get("type") == "translation":
+            translation = [a + b for a, b in zip(translation, tr["translation"])]
+    units = {a["name"].upper(): a["unit"] for a in axes_meta if isinstance(a, dict) and a.get("unit")}
+    channels = [c.get("label", "") for c in ome.get("omero", {}).get("channels", [])] or None
+    return SourceImage(arr, check_axes(axes, arr.shape), scale, translation, units, channels,
+                       path=str(path), name=ms.get("name") or path.name.split(".")[0])
+
+
+def _open_tiff(path: Path):
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            series = tf.series[0]
+            axes = "".join(_TIFF_AXES.get(a, a) for a in series.axes)
+        store = tifffile.imread(path, aszarr=True, level=0)
+        arr = zarr.open(store, mode="r")
+    except (tifffile.TiffFileError, OSError, ValueError) as exc:
+        raise SuperResError(f"cannot read {path} as TIFF ({exc}); check the file is not damaged") from exc
+    if len(set(axes)) != len(axes) or set(axes) - set(OME_ORDER):
+        axes = infer_axes(arr.shape, arr.dtype)
+    return SourceImage(arr, axes, path=str(path), name=path.name.split(".")[0])
+
+
+def open_input(image, axes: str | None = None) -> SourceImage:
+    """Open what the user gave (array, zarr, dask, or a path) lazily, with axes and metadata.
+
+    Paths: TIFF (level 0 of a pyramid, read through tifffile's zarr store), zarr arrays,
+    OME-Zarr (level 0 with its axes and scale), PNG/JPEG/BMP (read whole).
+    """
+    if isinstance(image, SourceImage):
+        src = image
+    elif isinstance(image, (str, Path)):
+        p = Path(image).expanduser()
+        if not p.exists():
+            raise SuperResError(f"input {p} does not exist; check the path")
+        suffix = p.suffix.lower()
+        if p.is_dir() or suffix == ".zarr":
+            src = _open_zarr(p)
+        elif suffix in TIFF_SUFFIXES:
+            src = _open_tiff(p)
+        elif suffix in PIL_SUFFIXES:
+            data = read_image_file(p)
+            src = SourceImage(data, infer_axes(data.shape, data.dtype), path=str(p), name=p.stem)
+        else:
+            raise SuperResError(f"unknown input format {suffix!r} for {p}; use TIFF, zarr, OME-Zarr, PNG or JPEG")
+    elif hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__"):
+        src = SourceImage(image, infer_axes(image.shape, image.dtype) if axes is None else axes,
+                          name=getattr(image, "name", None) or "image")
+        if not isinstance(src.name, str):
+            src.name = "image"
+    else:
+        raise SuperResError(
+            f"cannot use a {type(image).__name__} as an image; give a numpy, dask or zarr array or a file path"
+        )
+    if axes is not None:
+        src.axes = check_axes(axes, src.shape)
+    else:
+        src.axes = check_axes(src.axes, src.shape)
+    return src

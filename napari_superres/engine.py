@@ -1,0 +1,479 @@
+"""Lazy, chunked, seam-free application of a model to an array of any size and dimensionality.
+
+Every output chunk is one task that reads its input window *plus a halo* of the model's
+receptive-field radius, clipped at the image borders, runs the network, and keeps the centre.
+Because a convolution-only network sees nothing beyond its receptive field, the tiled result
+equals the whole-image result for any chunking (up to float rounding); at the image border the
+tile *is* the border, so the network's own padding happens exactly where it does on the whole
+image.
+
+Intensities are normalised with one global range (per channel), computed lazily from a fixed
+sample of windows, never per tile (per-tile statistics would show as seams).
+
+Only Y and X are enlarged; every other axis (T, C, Z, RGB samples) passes through plane by plane,
+each plane through the 1-channel model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SuperResError
+from .io import SourceImage, open_input
+from .normalize import HIGH_PERCENTILE, LOW_PERCENTILE, cast_back, fixed_range
+
+DEFAULT_TILE = 512
+STATS_WINDOW = 256
+STATS_WINDOWS_PER_CHANNEL = 8
+
+
+# ----------------------------------------------------------------------------- task functions
+def _read_region(source, slices):
+    """A window of an array-like source as a numpy array (tasks call this)."""
+    return np.asarray(source[slices])
+
+
+def _assemble(blocks, slices):
+    """Concatenate neighbouring dask blocks and cut the window out (tasks call this)."""
+    return np.block(blocks)[slices]
+
+
+def _stats(windows, channel_of_window, n_channels, low, high):
+    """Per-channel (lo, hi) percentiles of the finite values of the sampled windows."""
+    out = np.zeros((n_channels, 2))
+    for c in range(n_channels):
+        vals = [np.asarray(w, dtype=np.float64).ravel() for w, ch in zip(windows, channel_of_window) if ch == c]
+        v = np.concatenate(vals) if vals else np.zeros(0)
+        v = v[np.isfinite(v)]
+        lo, hi = np.percentile(v, [low, high]) if v.size else (0.0, 1.0)
+        out[c] = (lo, hi if hi > lo else lo + 1.0)
+    return out
+
+
+@dataclass
+class _TileSpec:
+    scale: int
+    spatial: tuple[int, int]  # positions of Y and X in the block
+    crop: tuple[slice, ...]  # what to keep of the enlarged block, in output pixels
+    channel_axis: int | None
+    out_dtype: np.dtype | None  # None: return float32 in data units (a resampling stage follows)
+    normalize: str  # "range" or "none"
+
+
+def _sr_tile(block, model, ranges, channel_index, spec: _TileSpec):
+    """Run the model on every YX plane of ``block`` and return the cropped, enlarged block."""
+    import torch
+
+    y_ax, x_ax = spec.spatial
+    other = [i for i in range(block.ndim) if i not in (y_ax, x_ax)]
+    moved = np.moveaxis(block, other + [y_ax, x_ax], list(range(block.ndim)))
+    lead = moved.shape[:-2]
+    planes = moved.reshape(-1, *moved.shape[-2:]).astype(np.float32)
+    if spec.normalize == "range":
+        if spec.channel_axis is not None:
+            c_pos = other.index(spec.channel_axis)
+            ch = np.broadcast_to(
+                np.arange(lead[c_pos]).reshape([-1 if i == c_pos else 1 for i in range(len(lead))]), lead
+            ).ravel() + channel_index
+        else:
+            ch = np.zeros(planes.shape[0], dtype=int)
+        lo = ranges[ch, 0].astype(np.float32)[:, None, None]
+        hi = ranges[ch, 1].astype(np.float32)[:, None, None]
+        planes = (planes - lo) / (hi - lo)
+    bad = ~np.isfinite(planes)
+    has_bad = bool(bad.any())
+    if has_bad:  # NaN/Inf: filled with 0 for the network, NaN again in the output
+        planes = np.where(bad, 0.0, planes).astype(np.float32)
+    dev = next(iter(model.module.parameters()), torch.zeros(0)).device
+    x = torch.from_numpy(planes)[:, None].to(dev)
+    y = model(x)[:, 0].float().cpu().numpy()
+    s = spec.scale
+    if has_bad:
+        y[np.repeat(np.repeat(bad, s, axis=1), s, axis=2)] = np.nan
+    if spec.normalize == "range":
+        y = y * (hi - lo) + lo
+    y = y.reshape(*lead, *y.shape[-2:])
+    y = np.moveaxis(y, list(range(block.ndim)), other + [y_ax, x_ax])
+    y = y[spec.crop]
+    if spec.out_dtype is None:
+        return y.astype(np.float32, copy=False)
+    return cast_back(y, spec.out_dtype)
+
+
+def _resample_block(block, weights, axis, out_dtype):
+    """Apply a (rows x window) resampling matrix along ``axis`` of a block."""
+    y = np.moveaxis(np.tensordot(weights, np.moveaxis(block, axis, 0), axes=(1, 0)), 0, axis)
+    return y if out_dtype is None else cast_back(y, out_dtype)
+
+
+# ----------------------------------------------------------------------------- graph helpers
+class _Reader:
+    """Makes graph tasks that read a window of the source, whatever kind of array it is."""
+
+    def __init__(self, data, token):
+        import dask.array as da
+
+        self.data = data
+        self.is_dask = isinstance(data, da.Array)
+        self.layer: dict = {}
+        if self.is_dask:
+            self.deps = [data]
+        else:
+            self.key = f"superres-source-{token}"
+            self.layer[self.key] = data
+            self.deps = []
+
+    def task(self, region):
+        slices = tuple(slice(a, b) for a, b in region)
+        if not self.is_dask:
+            return (_read_region, self.key, slices)
+        arr = self.data
+        index_lists, local = [], []
+        for dim, (a, b) in enumerate(region):
+            bounds = np.concatenate([[0], np.cumsum(arr.chunks[dim])])
+            i0 = int(np.searchsorted(bounds, a, side="right") - 1)
+            i1 = int(np.searchsorted(bounds, b, side="left"))
+            index_lists.append(range(i0, max(i1, i0 + 1)))
+            local.append(slice(int(a - bounds[i0]), int(b - bounds[i0])))
+
+        def nest(dim, prefix):
+            if dim == len(index_lists):
+                return (arr.name, *prefix)
+            return [nest(dim + 1, (*prefix, i)) for i in index_lists[dim]]
+
+        return (_assemble, nest(0, ()), tuple(local))
+
+
+def _chunks_1d(length: int, size: int) -> tuple[int, ...]:
+    n = max(1, math.ceil(length / size))
+    return tuple(min(size, length - i * size) for i in range(n))
+
+
+def _stats_windows(shape, axes, seed=0):
+    """Deterministic sample windows (regions) for the statistics, with their channel index."""
+    rng = np.random.default_rng(seed)
+    y_ax, x_ax = axes.index("Y"), axes.index("X")
+    c_ax = axes.index("C") if "C" in axes else None
+    n_ch = shape[c_ax] if c_ax is not None else 1
+    wy, wx = min(STATS_WINDOW, shape[y_ax]), min(STATS_WINDOW, shape[x_ax])
+    regions, chans = [], []
+    for c in range(n_ch):
+        for _ in range(STATS_WINDOWS_PER_CHANNEL):
+            region = []
+            for d, n in enumerate(shape):
+                if d == y_ax:
+                    a = int(rng.integers(0, shape[d] - wy + 1))
+                    region.append((a, a + wy))
+                elif d == x_ax:
+                    a = int(rng.integers(0, shape[d] - wx + 1))
+                    region.append((a, a + wx))
+                elif d == c_ax:
+                    region.append((c, c + 1))
+                else:
+                    a = int(rng.integers(0, n))
+                    region.append((a, a + 1))
+            regions.append(tuple(region))
+            chans.append(c)
+    return regions, chans, n_ch
+
+
+# ----------------------------------------------------------------------------- public
+@dataclass
+class Plan:
+    """What :func:`build` decided; kept so writers can record provenance and resume safely."""
+
+    source: SourceImage
+    model: object
+    scale: float
+    model_scale: int
+    tile: int
+    normalize: object
+    out_dtype: np.dtype
+    token: str
+    source_token: str
+    graph: object = None
+    range_key: str | None = None
+    fixed_ranges: object = None
+
+    def ranges(self):
+        """The (n_channels, 2) normalisation ranges (computed from the sample), or None."""
+        if self.fixed_ranges is not None:
+            return self.fixed_ranges
+        if self.range_key is None:
+            return None
+        from dask.threaded import get
+
+        return get(dict(self.graph), self.range_key)
+
+
+def _source_token(src: SourceImage) -> str:
+    """Identifies the input: content hash for numpy, graph name for dask, location for stores."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    data = src.data
+    if isinstance(data, np.ndarray):
+        return tokenize(data)
+    if isinstance(data, da.Array):
+        return data.name
+    where = src.path or f"{data.store!r}/{getattr(data, 'path', '')}"
+    return tokenize(where, src.shape, str(src.dtype))
+
+
+def _check_scale(scale) -> float:
+    try:
+        s = float(scale)
+    except (TypeError, ValueError):
+        raise SuperResError(f"scale must be a number above 1 and at most 8, got {scale!r}") from None
+    if not (1 < s <= 8) or not math.isfinite(s):
+        raise SuperResError(f"scale must be above 1 and at most 8, got {scale!r}")
+    return s
+
+
+def _check_normalize(normalize, dtype):
+    if normalize is None or (isinstance(normalize, str) and normalize.lower() == "none"):
+        return None
+    if isinstance(normalize, str):
+        if normalize.lower() != "auto":
+            parts = normalize.split(",")
+            if len(parts) == 2:
+                return _check_normalize(tuple(parts), dtype)
+            raise SuperResError(f"normalize must be 'auto', None or a (lo, hi) pair, got {normalize!r}")
+        return "auto"
+    try:
+        lo, hi = (float(v) for v in normalize)
+    except (TypeError, ValueError):
+        raise SuperResError(f"normalize must be 'auto', None or a (lo, hi) pair, got {normalize!r}") from None
+    if not hi > lo:
+        raise SuperResError(f"normalize range needs hi > lo, got ({lo}, {hi})")
+    return (lo, hi)
+
+
+def build(
+    image,
+    model="default",
+    scale=2,
+    *,
+    axes=None,
+    normalize="auto",
+    tile=None,
+    device="auto",
+):
+    """The lazy enlarged array and its :class:`Plan`. Never runs the network."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    from .device import resolve_device
+    from .models import load_model
+
+    src = open_input(image, axes)
+    s = _check_scale(scale)
+    n = math.ceil(s - 1e-9)
+    mdl = load_model(model, n)
+    if mdl.scale != n:
+        raise SuperResError(f"model {mdl.name!r} enlarges x{mdl.scale}, not x{n}; pass scale={mdl.scale}")
+    dev = resolve_device(device)
+    mdl.to(dev)
+    if src.dtype.kind not in "biuf":
+        raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
+    norm = _check_normalize(normalize, src.dtype)
+    if norm is None and src.dtype.kind != "f":
+        raise SuperResError("normalize=None passes float32 values through and needs float input; use 'auto'")
+    shape, axes_s = src.shape, src.axes
+    y_ax, x_ax = axes_s.index("Y"), axes_s.index("X")
+    H, W = shape[y_ax], shape[x_ax]
+    if min(H, W) < mdl.min_size:
+        raise SuperResError(
+            f"the image is {H}x{W} pixels (YxX); model {mdl.name!r} needs at least "
+            f"{mdl.min_size}x{mdl.min_size}: check the axes or use a larger image"
+        )
+    if any(d == 0 for d in shape):
+        raise SuperResError(f"the image is empty (shape {shape}); nothing to enlarge")
+    t = int(tile) if tile is not None else DEFAULT_TILE
+    if t < 1:
+        raise SuperResError(f"tile must be a positive number of input pixels, got {tile!r}")
+    halo = mdl.halo
+    c_ax = axes_s.index("C") if "C" in axes_s else None
+
+    src_token = _source_token(src)
+    token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev))
+    reader = _Reader(src.data, token)
+    layers = dict(reader.layer)
+
+    # ---- normalisation range, lazily
+    ranges = None
+    range_key = None
+    if norm == "auto":
+        fixed = fixed_range(src.dtype)
+        if fixed is not None:
+            n_ch = shape[c_ax] if c_ax is not None else 1
+            ranges = np.tile(np.array(fixed, dtype=np.float64), (n_ch, 1))
+        else:
+            regions, chans, n_ch = _stats_windows(shape, axes_s)
+            range_key = f"superres-range-{token}"
+            layers[range_key] = (
+                _stats, [reader.task(r) for r in regions], chans, n_ch, LOW_PERCENTILE, HIGH_PERCENTILE
+            )
+    elif isinstance(norm, tuple):
+        n_ch = shape[c_ax] if c_ax is not None else 1
+        ranges = np.tile(np.array(norm, dtype=np.float64), (n_ch, 1))
+
+    model_key = f"superres-model-{mdl.token}-{dev}"
+    layers[model_key] = mdl
+    if range_key is None:
+        range_key = f"superres-fixedrange-{token}"
+        layers[range_key] = ranges
+
+    final_dtype = np.dtype(np.float32) if norm is None else src.dtype
+    if final_dtype.kind == "f" and final_dtype.itemsize < 4:
+        final_dtype = np.dtype(np.float32)
+    integer_scale = abs(s - n) < 1e-9
+
+    # ---- stage 1: tiles of the integer-scale network
+    in_chunks = []
+    for d, length in enumerate(shape):
+        in_chunks.append(_chunks_1d(length, t) if d in (y_ax, x_ax) else (1,) * length)
+    out_chunks = tuple(
+        tuple(c * n for c in ch) if d in (y_ax, x_ax) else ch for d, ch in enumerate(in_chunks)
+    )
+    name = f"superres-x{n}-{token}"
+    offsets = [np.concatenate([[0], np.cumsum(ch)]) for ch in in_chunks]
+    for idx in np.ndindex(*[len(ch) for ch in in_chunks]):
+        region, crop = [], []
+        for d, i in enumerate(idx):
+            a, b = int(offsets[d][i]), int(offsets[d][i + 1])
+            if d in (y_ax, x_ax):
+                ra, rb = max(0, a - halo), min(shape[d], b + halo)
+                region.append((ra, rb))
+                crop.append(slice((a - ra) * n, (b - ra) * n))
+            else:
+                region.append((a, b))
+                crop.append(slice(None))
+        spec = _TileSpec(
+            scale=n,
+            spatial=(y_ax, x_ax),
+            crop=tuple(crop),
+            channel_axis=c_ax,
+            out_dtype=final_dtype if integer_scale else None,
+            normalize="none" if norm is None else "range",
+        )
+        ch_index = region[c_ax][0] if c_ax is not None else 0
+        layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, ch_index, spec)
+    graph = HighLevelGraph.from_collections(name, layers, dependencies=reader.deps)
+    stage1 = da.Array(graph, name, chunks=out_chunks, dtype=final_dtype if integer_scale else np.float32)
+
+    result = stage1
+    if not integer_scale:
+        result = _resample(stage1, s / n, (y_ax, x_ax), shape, s, final_dtype, token)
+    plan = Plan(src, mdl, s, n, t, norm, final_dtype, token, src_token, graph,
+                range_key if ranges is None else None, ranges)
+    return result, plan
+
+
+def _resample(arr, factor, spatial, in_shape, s, out_dtype, token):
+    """Exact tiled antialiased resampling of ``arr`` along its Y and X axes by ``factor`` (< 1)."""
+    from dask.highlevelgraph import HighLevelGraph
+
+    from .degradation import contributions
+
+    import dask.array as da
+
+    for k, ax in enumerate(spatial):
+        in_len = arr.shape[ax]
+        out_len = math.ceil(in_shape[ax] * s - 1e-9)
+        w, idx = contributions(in_len, out_len, factor)
+        size = max(1, round(arr.chunksize[ax] * factor))
+        out_ch = _chunks_1d(out_len, size)
+        reader = _Reader(arr, token)
+        name = f"superres-resample{ax}-{token}"
+        layers = {}
+        out_bounds = np.concatenate([[0], np.cumsum(out_ch)])
+        chunks = list(arr.chunks)
+        chunks[ax] = out_ch
+        last = k == len(spatial) - 1
+        for idx_blocks in np.ndindex(*[len(c) for c in chunks]):
+            o0, o1 = int(out_bounds[idx_blocks[ax]]), int(out_bounds[idx_blocks[ax] + 1])
+            rows_idx = idx[o0:o1]
+            lo, hi = int(rows_idx.min()), int(rows_idx.max()) + 1
+            mat = np.zeros((o1 - o0, hi - lo))
+            np.add.at(mat, (np.repeat(np.arange(o1 - o0), idx.shape[1]), (rows_idx - lo).ravel()), w[o0:o1].ravel())
+            region = []
+            for d, i in enumerate(idx_blocks):
+                if d == ax:
+                    region.append((lo, hi))
+                else:
+                    b = np.concatenate([[0], np.cumsum(chunks[d])])
+                    region.append((int(b[i]), int(b[i + 1])))
+            layers[(name, *idx_blocks)] = (
+                _resample_block, reader.task(region), mat, ax, out_dtype if last else None
+            )
+        graph = HighLevelGraph.from_collections(name, layers, dependencies=[arr])
+        arr = da.Array(graph, name, chunks=tuple(chunks), dtype=out_dtype if last else np.float32)
+    return arr
+
+
+def upscale(
+    image,
+    model="default",
+    scale=2,
+    *,
+    axes: str | None = None,
+    normalize="auto",
+    tile: int | None = None,
+    device: str = "auto",
+    out=None,
+    overwrite: bool = False,
+    progress=None,
+):
+    """Enlarge ``image`` with a super-resolution model, lazily and seam-free.
+
+    Parameters
+    ----------
+    image : numpy, dask or zarr array, or path
+        TIFF, zarr, OME-Zarr, PNG/JPEG path, or an array of any dimensionality.
+    model : str or path
+        Registry name (``"default"``, ``"espcn"``, ``"ibp"``, ``"bicubic"``) or ``.safetensors``.
+    scale : float
+        Enlargement of Y and X, above 1 and at most 8. A non-integer scale runs the next integer
+        model, then resamples down with antialiasing.
+    axes : str, optional
+        Axis letters (``"YX"``, ``"ZYX"``, ``"TCZYX"``, ``"YXC"``); inferred when omitted.
+    normalize : "auto", None or (lo, hi)
+        ``"auto"``: uint8 / 255; other types mapped by global robust percentiles
+        (0.1-99.9, per channel, from a fixed sample of windows) and mapped back after.
+        ``None``: float values passed through unchanged (float32 out). ``(lo, hi)``: that range.
+    tile : int, optional
+        Tile (chunk) size in input pixels; each tile is read with a halo. Default 512.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    out : path, optional
+        Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
+    overwrite : bool
+        Replace an existing output made with other settings.
+    progress : callable, optional
+        Called with a dict ``{"done": chunks, "total": chunks, ...}`` while writing.
+
+    Returns
+    -------
+    dask.array.Array (lazy) or zarr.Array (with ``out``)
+
+    Examples
+    --------
+    >>> import numpy as np, napari_superres as nsr
+    >>> big = nsr.upscale(np.zeros((600, 800), np.uint16), scale=2)
+    >>> big.shape, big.dtype
+    ((1200, 1600), dtype('uint16'))
+    """
+    if out is not None:
+        from .store import write
+
+        return write(
+            image, out, model=model, scale=scale, axes=axes, normalize=normalize, tile=tile,
+            device=device, overwrite=overwrite, progress=progress,
+        )
+    result, _ = build(image, model, scale, axes=axes, normalize=normalize, tile=tile, device=device)
+    return result
