@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+
+import numpy as np
 
 
 def _scale(text: str) -> float:
@@ -19,12 +20,17 @@ def _scale(text: str) -> float:
     return int(value) if value.is_integer() else value
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2, as for every other bad input
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="napari-superres",
         description="Deep-CNN super-resolution for images of any size (numpy, TIFF, zarr, OME-Zarr).",
     )
-    sub = p.add_subparsers(dest="verb", required=True)
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
     u = sub.add_parser("upscale", help="upscale an image file or zarr array into OME-Zarr")
     u.add_argument("input", help="TIFF, zarr, OME-Zarr, PNG or JPEG")
@@ -106,7 +112,120 @@ def _cmd_train(a) -> None:
     print(f"saved {a.out}")
 
 
-COMMANDS = {"train": "_cmd_train"}
+class _ProgressBar:
+    """A one-line text progress bar on stderr: chunks done, MP/s, time left."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet or not sys.stderr.isatty() and False
+        self.last = 0.0
+
+    def __call__(self, msg: dict) -> None:
+        if self.quiet:
+            return
+        if msg.get("message") and msg.get("stage") != "level0":
+            print(msg["message"], file=sys.stderr)
+        done, total = msg.get("done", 0), max(msg.get("total", 0), 1)
+        if msg.get("stage") == "level0":
+            frac = done / total
+            bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+            rate = msg.get("mp_per_s")
+            extra = f"  {rate:.1f} MP/s" if rate else ""
+            print(f"\r[{bar}] {done}/{total} chunks{extra}", end="", file=sys.stderr, flush=True)
+            if done == total:
+                print(file=sys.stderr)
+        elif msg.get("stage") == "pyramid":
+            print(f"pyramid level {msg['level']} of {msg['levels']}", file=sys.stderr)
+
+
+def _cmd_upscale(a) -> None:
+    from .store import iter_write
+
+    t0 = time.perf_counter()
+    bar = _ProgressBar(a.quiet)
+    last = {}
+    for msg in iter_write(
+        a.input, a.output, model=a.model, scale=a.scale, axes=a.axes, normalize=a.normalize,
+        tile=a.tile, device=a.device, overwrite=a.overwrite,
+    ):
+        bar(msg)
+        last = msg
+    arr = last["array"]
+    dt = time.perf_counter() - t0
+    mp = np.prod(arr.shape) / 1e6
+    from .io import open_input
+
+    src = open_input(a.input, a.axes)
+    print(
+        f"{a.input} {src.axes} {tuple(src.shape)} {src.dtype} -> {a.output} {tuple(arr.shape)} {arr.dtype}: "
+        f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {a.model} x{a.scale}, "
+        f"{last.get('levels', 1)} pyramid level(s)"
+    )
+
+
+def _cmd_models(a) -> None:
+    from .models import list_models
+
+    print(f"{'name':16} {'arch':8} {'scales':22} {'weights':9} Set5 PSNR (dB, our bench)")
+    for m in list_models():
+        scales = ",".join(f"x{s}" for s in m["scales"])
+        q = ", ".join(f"x{s} {v}" for s, v in m["quality"].items() if v) or "-"
+        tag = " (default)" if m["default"] else ""
+        shipped = "shipped" if m["trained"] and m["shipped"] else ("none" if m["trained"] else "no need")
+        print(f"{m['name'] + tag:16} {m['arch']:8} {scales:22} {shipped:9} {q}")
+
+
+def _cmd_bench(a) -> None:
+    from .evaluation import evaluate, format_table
+
+    models = a.model or ["bicubic", "default"]
+    if "bicubic" not in models:
+        models = ["bicubic", *models]
+    rows = evaluate(a.dirs, models, a.scale or [2], device=a.device)
+    print(format_table(rows))
+    if a.record:
+        from .models import NAMED, weights_path
+        from .training import update_metadata
+
+        for r in rows:
+            name = "espcn" if r.model == "default" else r.model
+            if name in NAMED and NAMED[name]["trained"]:
+                key = r.dataset.lower()
+                update_metadata(weights_path(name, r.scale), **{f"{key}_psnr": f"{r.psnr:.2f}", f"{key}_ssim": f"{r.ssim:.4f}"})
+                print(f"recorded {r.dataset} x{r.scale} in {weights_path(name, r.scale).name}")
+
+
+def _cmd_demo(a) -> None:
+    from importlib.resources import files
+
+    from .degradation import imresize
+    from .engine import upscale
+    from .io import read_image_file
+    from .metrics import psnr, rgb_to_y, shave
+    from .models import DEFAULT
+
+    hr = read_image_file(files("napari_superres") / "data" / "astronaut.png")
+    s = 2
+    lr = imresize(hr, 1 / s)
+    t0 = time.perf_counter()
+    arr = upscale(lr, "default", s, axes="YXC", out=a.output, overwrite=a.overwrite)
+    dt = time.perf_counter() - t0
+    sr = np.moveaxis(arr[:], 0, -1)  # OME order is CYX
+    bic = upscale(lr, "bicubic", s, axes="YXC").compute()
+    hr_y = np.rint(rgb_to_y(hr))
+    p_sr = psnr(shave(np.rint(rgb_to_y(sr)), s), shave(hr_y, s))
+    p_bic = psnr(shave(np.rint(rgb_to_y(bic)), s), shave(hr_y, s))
+    print(f"bundled sample {hr.shape[1]}x{hr.shape[0]} RGB, degraded x{s} (bicubic) to {lr.shape[1]}x{lr.shape[0]}")
+    print(f"upscaled x{s} with the default model ({DEFAULT}) in {dt:.2f} s -> {a.output}")
+    print(f"PSNR on luma vs the original: default model {p_sr:.2f} dB, bicubic {p_bic:.2f} dB ({p_sr - p_bic:+.2f} dB)")
+
+
+COMMANDS = {
+    "train": "_cmd_train",
+    "upscale": "_cmd_upscale",
+    "models": "_cmd_models",
+    "bench": "_cmd_bench",
+    "demo": "_cmd_demo",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,131 @@
+import dask.array as da
+import numpy as np
+import pytest
+
+import napari_superres as nsr
+from napari_superres.errors import SuperResError
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+def test_dtype_round_trip_keeps_type_and_intensity_scale(dtype, textured):
+    img = textured.astype(np.float64)
+    if dtype == np.uint8:
+        img = img / 20
+    elif dtype == np.int16:
+        img = img - 3000
+    img = img.astype(dtype)
+    out = nsr.upscale(img, "bicubic", 2, tile=32).compute()
+    assert out.dtype == img.dtype
+    assert out.shape == (194, 262)
+    # the enlarged image shrunk back matches the input: intensities keep their meaning
+    small = out.astype(np.float64).reshape(97, 2, 131, 2).mean(axis=(1, 3))
+    rel = np.abs(small - img.astype(np.float64)).mean() / np.abs(img.astype(np.float64)).mean()
+    assert rel < 0.03
+
+
+def test_integer_output_is_rounded_and_clipped_not_wrapped():
+    img = np.zeros((40, 40), np.uint8)
+    img[:, 20:] = 255  # a hard edge: bicubic overshoots above 255 and below 0
+    out = nsr.upscale(img, "bicubic", 2).compute()
+    assert out.dtype == np.uint8
+    assert out[:, :36].max() == 0 and out[:, 44:].min() == 255  # no wrap-around at the overshoot
+
+
+def test_normalize_none_passes_float_values_and_rejects_integers():
+    img = np.full((30, 30), 1234.5, np.float32)
+    out = nsr.upscale(img, "bicubic", 2, normalize=None).compute()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, 1234.5, rtol=1e-6)
+    with pytest.raises(SuperResError, match="float"):
+        nsr.upscale(img.astype(np.uint16), "bicubic", 2, normalize=None)
+
+
+def test_normalisation_is_global_so_tiles_have_no_seams(textured):
+    """A bright region in one tile must not change the brightness of another tile."""
+    img = textured.copy()
+    img[:10, :10] = 60000  # outliers in one corner tile
+    out = nsr.upscale(img, "espcn", 2, tile=24).compute().astype(np.float64)
+    whole = nsr.upscale(img, "espcn", 2, tile=1000).compute().astype(np.float64)
+    assert np.abs(out - whole).max() <= 1  # rounding only
+
+
+def test_channels_get_their_own_range_and_pass_through(textured):
+    img = np.stack([textured, (textured // 16)], axis=0)  # CYX with very different ranges
+    out = nsr.upscale(img, "espcn", 2, axes="CYX").compute()
+    assert out.shape == (2, 194, 262)
+    for c in range(2):
+        single = nsr.upscale(img[c], "espcn", 2).compute()
+        assert np.abs(out[c].astype(int) - single.astype(int)).max() <= 1
+
+
+def test_rgb_and_stacks_upscale_only_y_and_x(rng):
+    rgb = (rng.random((31, 45, 3)) * 255).astype(np.uint8)
+    assert nsr.upscale(rgb, "bicubic", 2).shape == (62, 90, 3)
+    tzyx = rng.random((2, 3, 20, 22)).astype(np.float32)
+    out = nsr.upscale(tzyx, "bicubic", 3, normalize=None)
+    assert out.shape == (2, 3, 60, 66)
+    np.testing.assert_allclose(
+        out[1, 2].compute(), nsr.upscale(tzyx[1, 2], "bicubic", 3, normalize=None).compute(), atol=1e-6
+    )
+
+
+def test_nan_pixels_stay_nan_and_do_not_spread():
+    img = np.linspace(0, 1, 40 * 40, dtype=np.float32).reshape(40, 40)
+    img[20, 20] = np.nan
+    out = nsr.upscale(img, "espcn", 2, normalize=None).compute()
+    assert np.isnan(out[40:42, 40:42]).all()
+    assert np.isnan(out).sum() == 4
+    assert np.isfinite(out[:30]).all()
+
+
+def test_building_the_graph_never_runs_the_network(monkeypatch, textured):
+    from napari_superres.models import SRModel
+
+    calls = []
+    real = SRModel.__call__
+
+    def counting(self, x):
+        calls.append(tuple(x.shape))
+        return real(self, x)
+
+    monkeypatch.setattr(SRModel, "__call__", counting)
+    lazy = nsr.upscale(np.stack([textured] * 4), "espcn", 2, axes="ZYX", tile=32)
+    assert isinstance(lazy, da.Array)
+    assert calls == []
+    lazy[2, :10, :10].compute()  # one plane, one tile
+    assert len(calls) == 1
+
+
+def test_input_is_never_modified(textured):
+    img = textured.copy()
+    before = img.copy()
+    nsr.upscale(img, "espcn", 2, tile=20).compute()
+    img_f = np.where(textured > 2000, np.nan, textured).astype(np.float32)
+    before_f = img_f.copy()
+    nsr.upscale(img_f, "espcn", 2).compute()
+    assert np.array_equal(img, before)
+    np.testing.assert_array_equal(img_f, before_f)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"scale": 1}, "above 1"),
+        ({"scale": 9}, "at most 8"),
+        ({"axes": "ZZ"}, "axes"),
+        ({"axes": "ZYX"}, "axes"),
+        ({"model": "espcm"}, "Did you mean espcn"),
+        ({"model": "espcn", "scale": 5}, "x2, x3, x4"),
+        ({"normalize": "weird"}, "normalize"),
+        ({"tile": 0}, "tile"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(kwargs, match, textured):
+    args = {"model": "bicubic", "scale": 2, **kwargs}
+    with pytest.raises(SuperResError, match=match):
+        nsr.upscale(textured, **args)
+
+
+def test_too_small_image_is_refused():
+    with pytest.raises(SuperResError, match="needs at least"):
+        nsr.upscale(np.zeros((1, 50), np.uint16), "espcn", 2)
