@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     u = sub.add_parser("upscale", help="upscale an image file or zarr array into OME-Zarr")
     u.add_argument("input", help="TIFF, zarr, OME-Zarr, PNG or JPEG")
     u.add_argument("output", help="output OME-Zarr path (.zarr / .ome.zarr)")
-    u.add_argument("--model", default="default", help="registry name or .safetensors file (default: %(default)s)")
+    u.add_argument(
+        "--model", default="default", help="registry name or .safetensors file (default: %(default)s)"
+    )
     u.add_argument("--scale", type=_scale, default=2, help="enlargement factor, >1 and <=8 (default: 2)")
     u.add_argument("--axes", default=None, help="axis order such as YX, ZYX, TCZYX, YXC (default: inferred)")
     u.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
@@ -144,8 +146,15 @@ def _cmd_upscale(a) -> None:
     bar = _ProgressBar(a.quiet)
     last = {}
     for msg in iter_write(
-        a.input, a.output, model=a.model, scale=a.scale, axes=a.axes, normalize=a.normalize,
-        tile=a.tile, device=a.device, overwrite=a.overwrite,
+        a.input,
+        a.output,
+        model=a.model,
+        scale=a.scale,
+        axes=a.axes,
+        normalize=a.normalize,
+        tile=a.tile,
+        device=a.device,
+        overwrite=a.overwrite,
     ):
         bar(msg)
         last = msg
@@ -190,7 +199,10 @@ def _cmd_bench(a) -> None:
             name = "espcn" if r.model == "default" else r.model
             if name in NAMED and NAMED[name]["trained"]:
                 key = r.dataset.lower()
-                update_metadata(weights_path(name, r.scale), **{f"{key}_psnr": f"{r.psnr:.2f}", f"{key}_ssim": f"{r.ssim:.4f}"})
+                update_metadata(
+                    weights_path(name, r.scale),
+                    **{f"{key}_psnr": f"{r.psnr:.2f}", f"{key}_ssim": f"{r.ssim:.4f}"},
+                )
                 print(f"recorded {r.dataset} x{r.scale} in {weights_path(name, r.scale).name}")
 
 
@@ -214,9 +226,13 @@ def _cmd_demo(a) -> None:
     hr_y = np.rint(rgb_to_y(hr))
     p_sr = psnr(shave(np.rint(rgb_to_y(sr)), s), shave(hr_y, s))
     p_bic = psnr(shave(np.rint(rgb_to_y(bic)), s), shave(hr_y, s))
-    print(f"bundled sample {hr.shape[1]}x{hr.shape[0]} RGB, degraded x{s} (bicubic) to {lr.shape[1]}x{lr.shape[0]}")
+    print(
+        f"bundled sample {hr.shape[1]}x{hr.shape[0]} RGB, degraded x{s} (bicubic) to {lr.shape[1]}x{lr.shape[0]}"
+    )
     print(f"upscaled x{s} with the default model ({DEFAULT}) in {dt:.2f} s -> {a.output}")
-    print(f"PSNR on luma vs the original: default model {p_sr:.2f} dB, bicubic {p_bic:.2f} dB ({p_sr - p_bic:+.2f} dB)")
+    print(
+        f"PSNR on luma vs the original: default model {p_sr:.2f} dB, bicubic {p_bic:.2f} dB ({p_sr - p_bic:+.2f} dB)"
+    )
 
 
 COMMANDS = {

@@ -32,7 +32,9 @@ def resolve_device(device: str | None = "auto"):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SuperResError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise SuperResError(f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+        raise SuperResError(
+            f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
+        )
     if dev.type == "mps" and str(dev) not in available_devices():
         raise SuperResError("device 'mps' asked for but Apple MPS is not available; use --device cpu")
     return dev

@@ -45,7 +45,9 @@ def _stats(windows, channel_of_window, n_channels, low, high):
     """Per-channel (lo, hi) percentiles of the finite values of the sampled windows."""
     out = np.zeros((n_channels, 2))
     for c in range(n_channels):
-        vals = [np.asarray(w, dtype=np.float64).ravel() for w, ch in zip(windows, channel_of_window) if ch == c]
+        vals = [
+            np.asarray(w, dtype=np.float64).ravel() for w, ch in zip(windows, channel_of_window) if ch == c
+        ]
         v = np.concatenate(vals) if vals else np.zeros(0)
         v = v[np.isfinite(v)]
         lo, hi = np.percentile(v, [low, high]) if v.size else (0.0, 1.0)
@@ -75,9 +77,12 @@ def _sr_tile(block, model, ranges, channel_index, spec: _TileSpec):
     if spec.normalize == "range":
         if spec.channel_axis is not None:
             c_pos = other.index(spec.channel_axis)
-            ch = np.broadcast_to(
-                np.arange(lead[c_pos]).reshape([-1 if i == c_pos else 1 for i in range(len(lead))]), lead
-            ).ravel() + channel_index
+            ch = (
+                np.broadcast_to(
+                    np.arange(lead[c_pos]).reshape([-1 if i == c_pos else 1 for i in range(len(lead))]), lead
+                ).ravel()
+                + channel_index
+            )
         else:
             ch = np.zeros(planes.shape[0], dtype=int)
         lo = ranges[ch, 0].astype(np.float32)[:, None, None]
@@ -316,7 +321,12 @@ def build(
             regions, chans, n_ch = _stats_windows(shape, axes_s)
             range_key = f"superres-range-{token}"
             layers[range_key] = (
-                _stats, [reader.task(r) for r in regions], chans, n_ch, LOW_PERCENTILE, HIGH_PERCENTILE
+                _stats,
+                [reader.task(r) for r in regions],
+                chans,
+                n_ch,
+                LOW_PERCENTILE,
+                HIGH_PERCENTILE,
             )
     elif isinstance(norm, tuple):
         n_ch = shape[c_ax] if c_ax is not None else 1
@@ -369,18 +379,29 @@ def build(
     result = stage1
     if not integer_scale:
         result = _resample(stage1, s / n, (y_ax, x_ax), shape, s, final_dtype, token)
-    plan = Plan(src, mdl, s, n, t, norm, final_dtype, token, src_token, graph,
-                range_key if ranges is None else None, ranges)
+    plan = Plan(
+        src,
+        mdl,
+        s,
+        n,
+        t,
+        norm,
+        final_dtype,
+        token,
+        src_token,
+        graph,
+        range_key if ranges is None else None,
+        ranges,
+    )
     return result, plan
 
 
 def _resample(arr, factor, spatial, in_shape, s, out_dtype, token):
     """Exact tiled antialiased resampling of ``arr`` along its Y and X axes by ``factor`` (< 1)."""
+    import dask.array as da
     from dask.highlevelgraph import HighLevelGraph
 
     from .degradation import contributions
-
-    import dask.array as da
 
     for k, ax in enumerate(spatial):
         in_len = arr.shape[ax]
@@ -400,7 +421,9 @@ def _resample(arr, factor, spatial, in_shape, s, out_dtype, token):
             rows_idx = idx[o0:o1]
             lo, hi = int(rows_idx.min()), int(rows_idx.max()) + 1
             mat = np.zeros((o1 - o0, hi - lo))
-            np.add.at(mat, (np.repeat(np.arange(o1 - o0), idx.shape[1]), (rows_idx - lo).ravel()), w[o0:o1].ravel())
+            np.add.at(
+                mat, (np.repeat(np.arange(o1 - o0), idx.shape[1]), (rows_idx - lo).ravel()), w[o0:o1].ravel()
+            )
             region = []
             for d, i in enumerate(idx_blocks):
                 if d == ax:
@@ -409,7 +432,11 @@ def _resample(arr, factor, spatial, in_shape, s, out_dtype, token):
                     b = np.concatenate([[0], np.cumsum(chunks[d])])
                     region.append((int(b[i]), int(b[i + 1])))
             layers[(name, *idx_blocks)] = (
-                _resample_block, reader.task(region), mat, ax, out_dtype if last else None
+                _resample_block,
+                reader.task(region),
+                mat,
+                ax,
+                out_dtype if last else None,
             )
         graph = HighLevelGraph.from_collections(name, layers, dependencies=[arr])
         arr = da.Array(graph, name, chunks=tuple(chunks), dtype=out_dtype if last else np.float32)
@@ -472,8 +499,16 @@ def upscale(
         from .store import write
 
         return write(
-            image, out, model=model, scale=scale, axes=axes, normalize=normalize, tile=tile,
-            device=device, overwrite=overwrite, progress=progress,
+            image,
+            out,
+            model=model,
+            scale=scale,
+            axes=axes,
+            normalize=normalize,
+            tile=tile,
+            device=device,
+            overwrite=overwrite,
+            progress=progress,
         )
     result, _ = build(image, model, scale, axes=axes, normalize=normalize, tile=tile, device=device)
     return result

@@ -78,9 +78,7 @@ def evaluate_image(model, hr_rgb: np.ndarray, device=None) -> tuple[float, float
     return p, q, c
 
 
-def evaluate(
-    dirs, models=("bicubic", "default"), scales=(2,), device: str = "cpu"
-) -> list[BenchResult]:
+def evaluate(dirs, models=("bicubic", "default"), scales=(2,), device: str = "cpu") -> list[BenchResult]:
     """Run the benchmark protocol for every folder x model x scale and return the averages.
 
     >>> rows = evaluate(["Set5"], ["bicubic", "espcn"], [2])   # doctest: +SKIP

@@ -48,8 +48,17 @@ class SourceImage:
     channel labels when known; ``path`` is where it came from (None for arrays in memory).
     """
 
-    def __init__(self, data, axes, scale=None, translation=None, units=None, channel_names=None,
-                 path=None, name="image"):
+    def __init__(
+        self,
+        data,
+        axes,
+        scale=None,
+        translation=None,
+        units=None,
+        channel_names=None,
+        path=None,
+        name="image",
+    ):
         self.data = data
         self.axes = axes
         self.scale = list(scale) if scale is not None else [1.0] * len(axes)
@@ -77,7 +86,9 @@ def infer_axes(shape, dtype=None) -> str:
         return "YXC"
     guesses = {3: "ZYX", 4: "TZYX", 5: "TCZYX"}
     if nd not in guesses:
-        raise SuperResError(f"cannot infer axes of a {nd}-D array with shape {tuple(shape)}; pass axes= such as 'TCZYX'")
+        raise SuperResError(
+            f"cannot infer axes of a {nd}-D array with shape {tuple(shape)}; pass axes= such as 'TCZYX'"
+        )
     return guesses[nd]
 
 
@@ -129,8 +140,16 @@ def _open_zarr(path: Path):
             translation = [a + b for a, b in zip(translation, tr["translation"])]
     units = {a["name"].upper(): a["unit"] for a in axes_meta if isinstance(a, dict) and a.get("unit")}
     channels = [c.get("label", "") for c in ome.get("omero", {}).get("channels", [])] or None
-    return SourceImage(arr, check_axes(axes, arr.shape), scale, translation, units, channels,
-                       path=str(path), name=ms.get("name") or path.name.split(".")[0])
+    return SourceImage(
+        arr,
+        check_axes(axes, arr.shape),
+        scale,
+        translation,
+        units,
+        channels,
+        path=str(path),
+        name=ms.get("name") or path.name.split(".")[0],
+    )
 
 
 def _open_tiff(path: Path):
@@ -171,10 +190,15 @@ def open_input(image, axes: str | None = None) -> SourceImage:
             data = read_image_file(p)
             src = SourceImage(data, infer_axes(data.shape, data.dtype), path=str(p), name=p.stem)
         else:
-            raise SuperResError(f"unknown input format {suffix!r} for {p}; use TIFF, zarr, OME-Zarr, PNG or JPEG")
+            raise SuperResError(
+                f"unknown input format {suffix!r} for {p}; use TIFF, zarr, OME-Zarr, PNG or JPEG"
+            )
     elif hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__"):
-        src = SourceImage(image, infer_axes(image.shape, image.dtype) if axes is None else axes,
-                          name=getattr(image, "name", None) or "image")
+        src = SourceImage(
+            image,
+            infer_axes(image.shape, image.dtype) if axes is None else axes,
+            name=getattr(image, "name", None) or "image",
+        )
         if not isinstance(src.name, str):
             src.name = "image"
     else:

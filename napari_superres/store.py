@@ -118,8 +118,10 @@ def _coarsen_mean(block, y_ax, x_ax, dtype):
     from .normalize import cast_back
 
     hy, hx = block.shape[y_ax] // 2, block.shape[x_ax] // 2
-    keep = tuple(slice(0, 2 * hy) if d == y_ax else slice(0, 2 * hx) if d == x_ax else slice(None)
-                 for d in range(block.ndim))
+    keep = tuple(
+        slice(0, 2 * hy) if d == y_ax else slice(0, 2 * hx) if d == x_ax else slice(None)
+        for d in range(block.ndim)
+    )
     b = block[keep].astype(np.float64)
     shape, reduce = [], []
     for d, n in enumerate(b.shape):
@@ -209,9 +211,13 @@ def iter_write(
                     f"output {out} exists and was made with other settings ({', '.join(diff)}); "
                     "pass overwrite=True (--overwrite) to replace it, or choose another output"
                 )
-            raise SuperResError(f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another output")
+            raise SuperResError(
+                f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another output"
+            )
         elif old.get("foreign"):
-            raise SuperResError(f"output {out} is a non-empty folder that is not a zarr store; will not delete it")
+            raise SuperResError(
+                f"output {out} is a non-empty folder that is not a zarr store; will not delete it"
+            )
         else:
             shutil.rmtree(out)
 
@@ -219,7 +225,9 @@ def iter_write(
     chunk0 = tuple(int(c[0]) for c in result.chunks)
     scale0, trans0 = output_geometry(src, plan.scale, axes_out)
     shapes = [result.shape]
-    while max(shapes[-1][y_ax], shapes[-1][x_ax]) > PYRAMID_MIN and min(shapes[-1][y_ax], shapes[-1][x_ax]) >= 4:
+    while (
+        max(shapes[-1][y_ax], shapes[-1][x_ax]) > PYRAMID_MIN and min(shapes[-1][y_ax], shapes[-1][x_ax]) >= 4
+    ):
         sh = list(shapes[-1])
         sh[y_ax] //= 2
         sh[x_ax] //= 2
@@ -228,7 +236,9 @@ def iter_write(
     for k in range(len(shapes)):
         f = 2**k
         level_scales.append([v * f if d in (y_ax, x_ax) else v for d, v in enumerate(scale0)])
-        level_trans.append([t + v * (f - 1) / 2 if d in (y_ax, x_ax) else t for d, (t, v) in enumerate(zip(trans0, scale0))])
+        level_trans.append(
+            [t + v * (f - 1) / 2 if d in (y_ax, x_ax) else t for d, (t, v) in enumerate(zip(trans0, scale0))]
+        )
     channel_names = src.channel_names
     md = plan.model.metadata or {}
     provenance = {
@@ -240,14 +250,20 @@ def iter_write(
         "set5_psnr": md.get("set5_psnr", ""),
         "input": src.path or "array in memory",
         "normalization_ranges": fp["ranges"],
-        "non_integer_scale": None if plan.scale == plan.model_scale else
-        f"x{plan.model_scale} network, then antialiased bicubic resampling by {plan.scale / plan.model_scale:.4f}",
+        "non_integer_scale": None
+        if plan.scale == plan.model_scale
+        else f"x{plan.model_scale} network, then antialiased bicubic resampling by {plan.scale / plan.model_scale:.4f}",
     }
     if resume:
         group = zarr.open_group(str(out), mode="r+")
         if group.attrs.get("napari_superres", {}).get("status") == "complete":
-            yield {"stage": "done", "done": 0, "total": 0, "message": f"{out} is already complete",
-                   "array": group["0"]}
+            yield {
+                "stage": "done",
+                "done": 0,
+                "total": 0,
+                "message": f"{out} is already complete",
+                "array": group["0"],
+            }
             return
     else:
         group = zarr.open_group(str(out), mode="w", zarr_format=3)
@@ -279,8 +295,13 @@ def iter_write(
     group_size = max(4 * nw, 8)
     t0 = time.perf_counter()
     px_per_block = np.prod(result.chunksize)
-    yield {"stage": "level0", "done": n_done, "total": total, "elapsed": 0.0,
-           "message": f"resuming: {n_done} of {total} chunks already done" if n_done else "starting"}
+    yield {
+        "stage": "level0",
+        "done": n_done,
+        "total": total,
+        "elapsed": 0.0,
+        "message": f"resuming: {n_done} of {total} chunks already done" if n_done else "starting",
+    }
     computed = 0
     for start in range(0, len(todo), group_size):
         batch = todo[start : start + group_size]
@@ -288,7 +309,13 @@ def iter_write(
         for idx in batch:
             slices = tuple(slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in enumerate(idx))
             key = (wname, *idx)
-            dsk[key] = (_store_block, (result.name, *idx), level0, slices, str(marker_dir / ".".join(map(str, idx))))
+            dsk[key] = (
+                _store_block,
+                (result.name, *idx),
+                level0,
+                slices,
+                str(marker_dir / ".".join(map(str, idx))),
+            )
             keys.append(key)
         sub, _ = cull(dsk, keys)
         get(sub, keys, num_workers=nw)
@@ -297,25 +324,50 @@ def iter_write(
         n_done += len(batch)
         computed += len(batch)
         el = time.perf_counter() - t0
-        yield {"stage": "level0", "done": n_done, "total": total, "elapsed": el,
-               "mp_per_s": computed * px_per_block / 1e6 / max(el, 1e-9)}
+        yield {
+            "stage": "level0",
+            "done": n_done,
+            "total": total,
+            "elapsed": el,
+            "mp_per_s": computed * px_per_block / 1e6 / max(el, 1e-9),
+        }
     # ---- pyramid levels from the finished level 0
     for k in range(1, len(shapes)):
-        prev = da.from_zarr(group[str(k - 1)], chunks=tuple(2 * c if d in (y_ax, x_ax) else c for d, c in enumerate(chunk0)))
+        prev = da.from_zarr(
+            group[str(k - 1)], chunks=tuple(2 * c if d in (y_ax, x_ax) else c for d, c in enumerate(chunk0))
+        )
         lvl = prev.map_blocks(
-            _coarsen_mean, y_ax, x_ax, result.dtype, dtype=result.dtype,
-            chunks=tuple(tuple(v // 2 for v in ch) if d in (y_ax, x_ax) else ch for d, ch in enumerate(prev.chunks)),
+            _coarsen_mean,
+            y_ax,
+            x_ax,
+            result.dtype,
+            dtype=result.dtype,
+            chunks=tuple(
+                tuple(v // 2 for v in ch) if d in (y_ax, x_ax) else ch for d, ch in enumerate(prev.chunks)
+            ),
         )
         lvl = lvl[tuple(slice(0, n) for n in shapes[k])]
         da.store(lvl, group[str(k)], lock=False, scheduler="threads", num_workers=nw)
-        yield {"stage": "pyramid", "done": n_done, "total": total, "level": k, "levels": len(shapes) - 1,
-               "elapsed": time.perf_counter() - t0}
+        yield {
+            "stage": "pyramid",
+            "done": n_done,
+            "total": total,
+            "level": k,
+            "levels": len(shapes) - 1,
+            "elapsed": time.perf_counter() - t0,
+        }
     attrs = dict(group.attrs["napari_superres"])
     attrs["status"] = "complete"
     attrs["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
     group.attrs["napari_superres"] = attrs
-    yield {"stage": "done", "done": total, "total": total, "elapsed": time.perf_counter() - t0, "array": level0,
-           "levels": len(shapes)}
+    yield {
+        "stage": "done",
+        "done": total,
+        "total": total,
+        "elapsed": time.perf_counter() - t0,
+        "array": level0,
+        "levels": len(shapes),
+    }
 
 
 def write(image, out, *, progress=None, **kwargs):

@@ -16,8 +16,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,9 @@ def _to_unit_planes(arr: np.ndarray, channel: str) -> list[np.ndarray]:
     a = np.asarray(arr)
     if channel == "y" and (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4))):
         if a.dtype != np.uint8:
-            raise SuperResError("channel='y' expects 8-bit RGB or grey images; use channel='raw' for other data")
+            raise SuperResError(
+                "channel='y' expects 8-bit RGB or grey images; use channel='raw' for other data"
+            )
         return [(rgb_to_y(a) / 255.0).astype(np.float32)]
     rng = fixed_range(a.dtype) or robust_range(a[tuple(slice(None, None, max(1, s // 512)) for s in a.shape)])
     lo, hi = rng
@@ -298,6 +301,7 @@ def iter_train(
         config = {**model.config, "in_channels": model.in_channels}
     else:
         config = dict(config or {})
+        torch.manual_seed(seed)  # reproducible initialisation
         model = build(arch, scale, config)
     if not any(p.requires_grad for p in model.module.parameters()):
         raise SuperResError(f"{arch} has no trainable parameters; choose a network such as espcn")
@@ -358,7 +362,9 @@ def iter_train(
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
         "date": _dt.date.today().isoformat(),
         "init": str(init) if init is not None else "",
-        "command": "napari-superres " + " ".join(sys.argv[1:]) if sys.argv[0].endswith(("cli.py", "__main__.py", "napari-superres")) else " ".join(sys.argv),
+        "command": "napari-superres " + " ".join(sys.argv[1:])
+        if sys.argv[0].endswith(("cli.py", "__main__.py", "napari-superres"))
+        else " ".join(sys.argv),
         "torch": torch.__version__,
     }
     if out is not None:

@@ -29,7 +29,9 @@ def test_non_integer_scale_is_tiled_exactly(rng):
     ref = whole(img, "espcn", 2.5)
     assert ref.shape == (113, 95)
     for tile in (4, 11, 30):
-        np.testing.assert_allclose(nsr.upscale(img, "espcn", 2.5, tile=tile, normalize=None).compute(), ref, atol=1e-5)
+        np.testing.assert_allclose(
+            nsr.upscale(img, "espcn", 2.5, tile=tile, normalize=None).compute(), ref, atol=1e-5
+        )
 
 
 def test_dask_input_with_odd_chunks_matches_numpy(rng):

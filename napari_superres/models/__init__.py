@@ -188,7 +188,7 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
             have = shipped_scales(key)
             raise SuperResError(
                 f"model {key!r} has no x{scale} weights; it has "
-                f"{', '.join('x%d' % s for s in have) or 'none'} (use one of those or the 'ibp' model)"
+                f"{', '.join(f'x{s}' for s in have) or 'none'} (use one of those or the 'ibp' model)"
             )
         return _from_safetensors(path, name=key)
     path = Path(key).expanduser()
@@ -214,9 +214,7 @@ def _check_scale(scale) -> int:
 
 
 def shipped_scales(name: str) -> list[int]:
-    return sorted(
-        int(p.stem.rsplit("_x", 1)[1]) for p in WEIGHTS_DIR.glob(f"{name}_x*.safetensors")
-    )
+    return sorted(int(p.stem.rsplit("_x", 1)[1]) for p in WEIGHTS_DIR.glob(f"{name}_x*.safetensors"))
 
 
 def list_models() -> list[dict]:

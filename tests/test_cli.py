@@ -1,0 +1,89 @@
+"""The command line: one-line errors with exit status 2, nothing written; the happy paths."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "napari_superres", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def tiff(tmp_path, textured):
+    p = tmp_path / "stack.tif"
+    tifffile.imwrite(p, np.stack([textured] * 2), tile=(64, 64), metadata={"axes": "ZYX"})
+    return p
+
+
+def test_upscale_a_tiff_to_ome_zarr_with_summary(tmp_path, tiff, textured):
+    out = tmp_path / "out.ome.zarr"
+    r = run("upscale", tiff, out, "--model", "espcn", "--scale", "2", "--tile", "48")
+    assert r.returncode == 0, r.stderr
+    assert "MP/s" in r.stdout and str(out) in r.stdout and "(2, 194, 262)" in r.stdout
+    arr = zarr.open_group(str(out), mode="r")["0"]
+    assert arr.shape == (2, 194, 262) and arr.dtype == np.uint16
+    assert abs(float(arr[0].mean()) - float(textured.mean())) < 0.01 * textured.mean()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["upscale", "missing.tif", "o.zarr"], "does not exist"),
+        (["upscale", "notes.txt", "o.zarr"], "unknown input format"),
+        (["upscale", "{tiff}", "o.zarr", "--axes", "QYX"], "axes"),
+        (["upscale", "{tiff}", "o.zarr", "--scale", "1"], "above 1"),
+        (["upscale", "{tiff}", "o.zarr", "--scale", "9"], "at most 8"),
+        (["upscale", "{tiff}", "o.zarr", "--scale", "two"], "scale must be a number"),
+        (["upscale", "{tiff}", "o.zarr", "--model", "weights.bin"], "not a safetensors file"),
+        (["upscale", "{tiff}", "o.zarr", "--model", "espcm"], "Did you mean espcn"),
+        (["upscale", "{tiff}", "o.zarr", "--model", "espcn", "--scale", "8"], "x2, x3, x4"),
+        (["upscale", "tiny.tif", "o.zarr"], "needs at least"),
+        (["upscale", "nan.tif", "o.zarr", "--normalize", "1,1"], "hi > lo"),
+        (["upscale", "{tiff}", "{tiff}"], "is the input"),
+        (["upscale", "{tiff}", "existing"], "exists"),
+        (["bench", "nowhere"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_one_line_and_status_2(tmp_path, tiff, args, message):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "weights.bin").write_bytes(b"\x80\x04not a safetensors file at all")
+    tifffile.imwrite(tmp_path / "tiny.tif", np.zeros((2, 40), np.uint16))
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((20, 20), np.nan, np.float32))
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "keep.txt").write_text("x")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = run(*[a.format(tiff=tiff) for a in args], cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_models_lists_shipped_weights_and_quality():
+    r = run("models")
+    assert r.returncode == 0
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("espcn"))
+    assert "(default)" in line and "x2,x3,x4" in line and "shipped" in line
+    assert "x2 36." in line  # measured Set5 PSNR recorded in the weights by `bench --record`
+
+
+def test_demo_writes_ome_zarr_and_beats_bicubic(tmp_path):
+    r = run("demo", tmp_path / "demo.ome.zarr")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "demo.ome.zarr" / "zarr.json").exists()
+    last = r.stdout.strip().splitlines()[-1]
+    ours = float(last.split("default model ")[1].split(" dB")[0])
+    bic = float(last.split("bicubic ")[1].split(" dB")[0])
+    assert ours > bic + 1.0

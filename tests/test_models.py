@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import napari_superres as nsr
+from napari_superres.errors import SuperResError
+from napari_superres.models import build, read_metadata, weights_path
+from napari_superres.training import save_weights
+
+
+def test_load_model_descriptor():
+    m = nsr.load_model("default", scale=3)
+    assert (m.arch, m.scale, m.in_channels, m.halo, m.exact_tiling) == ("espcn", 3, 1, 4, True)
+    assert 20_000 < m.parameters < 26_000  # ESPCN's published size
+    for key in ("training_data", "steps", "set5_psnr", "command", "date", "val_psnr"):
+        assert m.metadata.get(key), key
+
+
+def test_list_models_reads_headers_only():
+    rows = {r["name"]: r for r in nsr.list_models()}
+    assert rows["espcn"]["default"] and rows["espcn"]["scales"] == [2, 3, 4]
+    assert float(rows["espcn"]["quality"][2]) > 36.5
+    assert rows["bicubic"]["shipped"] and not rows["bicubic"]["trained"]
+
+
+def test_shipped_weights_have_provenance_and_no_pickle():
+    raw = weights_path("espcn", 2).read_bytes()
+    assert b"\x80\x04" not in raw[:64]  # not a pickle
+    meta = read_metadata(weights_path("espcn", 2))
+    assert json.loads(meta["config"]) == {"act": "relu"}
+    assert "T91" in meta["training_data"] and meta["steps"] == "40000"
+
+
+def test_user_weights_round_trip(tmp_path):
+    m = build("espcn", 2, {"features": [16, 8]})
+    save_weights(
+        m, tmp_path / "mine.safetensors", {"arch": "espcn", "scale": "2", "config": json.dumps(m.config)}
+    )
+    back = nsr.load_model(tmp_path / "mine.safetensors")
+    x = torch.rand(1, 1, 12, 12)
+    assert torch.equal(back(x), m(x))
+
+
+def test_mismatched_or_foreign_weights_are_refused(tmp_path):
+    m = build("espcn", 2)
+    bad = tmp_path / "bad.safetensors"
+    save_weights(m, bad, {"arch": "espcn", "scale": "2", "config": json.dumps({"features": [8, 4]})})
+    with pytest.raises(SuperResError, match="do not match"):
+        nsr.load_model(bad)
+    torch.save(m.module.state_dict(), tmp_path / "w.pt")
+    with pytest.raises(SuperResError, match="not a safetensors file"):
+        nsr.load_model(tmp_path / "w.pt")
+    with pytest.raises(SuperResError, match="does not exist"):
+        nsr.load_model(tmp_path / "missing.safetensors")
+
+
+def test_shipped_model_improves_a_real_image():
+    from importlib.resources import files
+
+    from napari_superres.degradation import imresize
+    from napari_superres.io import read_image_file
+    from napari_superres.metrics import psnr, rgb_to_y
+
+    hr = rgb_to_y(read_image_file(files("napari_superres") / "data" / "astronaut.png"))
+    for s in (2, 3, 4):
+        h = hr[: hr.shape[0] // s * s, : hr.shape[1] // s * s]
+        lr = imresize(h, 1 / s).astype(np.float32) / 255
+        sr = nsr.upscale(lr, "espcn", s, normalize=None).compute() * 255
+        bic = nsr.upscale(lr, "bicubic", s, normalize=None).compute() * 255
+        assert psnr(sr[s:-s, s:-s], h[s:-s, s:-s]) > psnr(bic[s:-s, s:-s], h[s:-s, s:-s]) + 1.0
