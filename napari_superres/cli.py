@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--describe-data", default=None, help="how the training data is described in metadata")
 
+    f = sub.add_parser("perf", help="benchmark: raw forward vs in-memory vs zarr-to-zarr, MP/s and memory")
+    f.add_argument("--model", default="default")
+    f.add_argument("--scale", type=int, default=2)
+    f.add_argument("--size", type=int, default=2048, help="image side in pixels (default: %(default)s)")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--tile", type=int, default=None)
+    f.add_argument("--stages", default="raw,raw-tiles,memory,zarr", help="comma-separated subset")
+
     d = sub.add_parser("demo", help="the main job on the bundled sample image and bundled weights")
     d.add_argument("output", nargs="?", default="superres-demo.ome.zarr")
     d.add_argument("--overwrite", action="store_true")
@@ -235,7 +243,14 @@ def _cmd_demo(a) -> None:
     )
 
 
+def _cmd_perf(a) -> None:
+    from .benchmark import main as perf
+
+    perf(a.model, a.scale, a.size, a.device, a.tile, tuple(a.stages.split(",")))
+
+
 COMMANDS = {
+    "perf": "_cmd_perf",
     "train": "_cmd_train",
     "upscale": "_cmd_upscale",
     "models": "_cmd_models",

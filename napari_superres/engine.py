@@ -25,7 +25,7 @@ from .errors import SuperResError
 from .io import SourceImage, open_input
 from .normalize import HIGH_PERCENTILE, LOW_PERCENTILE, cast_back, fixed_range
 
-DEFAULT_TILE = 512
+DEFAULT_TILE = 256  # measured fastest for ESPCN on a 2-core CPU (docs/benchmarks.md)
 STATS_WINDOW = 256
 STATS_WINDOWS_PER_CHANNEL = 8
 
@@ -150,6 +150,11 @@ class _Reader:
             return [nest(dim + 1, (*prefix, i)) for i in index_lists[dim]]
 
         return (_assemble, nest(0, ()), tuple(local))
+
+
+def default_tile(halo: int) -> int:
+    """Tile size in input pixels: 256, or 8 halos (rounded up to 64) for wide receptive fields."""
+    return max(DEFAULT_TILE, -(-8 * halo // 64) * 64)
 
 
 def _chunks_1d(length: int, size: int) -> tuple[int, ...]:
@@ -298,10 +303,10 @@ def build(
         )
     if any(d == 0 for d in shape):
         raise SuperResError(f"the image is empty (shape {shape}); nothing to enlarge")
-    t = int(tile) if tile is not None else DEFAULT_TILE
+    halo = mdl.halo
+    t = int(tile) if tile is not None else default_tile(halo)
     if t < 1:
         raise SuperResError(f"tile must be a positive number of input pixels, got {tile!r}")
-    halo = mdl.halo
     c_ax = axes_s.index("C") if "C" in axes_s else None
 
     src_token = _source_token(src)
@@ -474,7 +479,8 @@ def upscale(
         (0.1-99.9, per channel, from a fixed sample of windows) and mapped back after.
         ``None``: float values passed through unchanged (float32 out). ``(lo, hi)``: that range.
     tile : int, optional
-        Tile (chunk) size in input pixels; each tile is read with a halo. Default 512.
+        Tile (chunk) size in input pixels; each tile is read with a halo. Default 256, or
+        8 halos for models with a wide receptive field.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     out : path, optional
