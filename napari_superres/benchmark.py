@@ -39,7 +39,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_stage(stage: str, model: str, scale: int, size: int, device: str, tile: int | None, workdir: str) -> dict:
+def run_stage(
+    stage: str, model: str, scale: int, size: int, device: str, tile: int | None, workdir: str
+) -> dict:
     """Run one stage in this process and return its timing and peak memory."""
     import torch
 
@@ -47,7 +49,13 @@ def run_stage(stage: str, model: str, scale: int, size: int, device: str, tile: 
     from .models import load_model
 
     m = load_model(model, scale)
-    dev = torch.device("cpu" if device == "auto" and not torch.cuda.is_available() else device if device != "auto" else "cuda")
+    dev = torch.device(
+        "cpu"
+        if device == "auto" and not torch.cuda.is_available()
+        else device
+        if device != "auto"
+        else "cuda"
+    )
     m.to(dev)
     m(torch.zeros(1, 1, 32, 32, device=dev))  # warm-up
     src_path = Path(workdir) / "input.zarr"
@@ -88,8 +96,16 @@ def run_stage(stage: str, model: str, scale: int, size: int, device: str, tile: 
         from .store import write
 
         t0 = time.perf_counter()
-        write(src_path, Path(workdir) / "out.ome.zarr", model=m, scale=scale, tile=tile, device=str(dev),
-              normalize=(0, 65535), overwrite=True)
+        write(
+            src_path,
+            Path(workdir) / "out.ome.zarr",
+            model=m,
+            scale=scale,
+            tile=tile,
+            device=str(dev),
+            normalize=(0, 65535),
+            overwrite=True,
+        )
         out["seconds"] = time.perf_counter() - t0
     out["peak_rss_mb"] = _peak_mb()
     out["input_mp"] = size * size / 1e6
@@ -111,21 +127,39 @@ def main(model="default", scale=2, size=2048, device="auto", tile=None, stages=S
         if "zarr" in stages:
             _make_zarr_input(Path(wd) / "input.zarr", size)
         for st in stages:
-            cmd = [sys.executable, "-m", "napari_superres.benchmark", st, str(model), str(scale), str(size),
-                   device, str(tile or 0), wd]
+            cmd = [
+                sys.executable,
+                "-m",
+                "napari_superres.benchmark",
+                st,
+                str(model),
+                str(scale),
+                str(size),
+                device,
+                str(tile or 0),
+                wd,
+            ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"stage {st} failed: {r.stderr.strip().splitlines()[-1:]}")
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
     raw = next((r["seconds"] for r in results if r["stage"] == "raw"), None)
-    print(f"model {model} x{scale}, {size}x{size} uint16 input, device {device}, tile {tile or 'default'}, "
-          f"{os.cpu_count()} CPU cores")
+    print(
+        f"model {model} x{scale}, {size}x{size} uint16 input, device {device}, tile {tile or 'default'}, "
+        f"{os.cpu_count()} CPU cores"
+    )
     print(f"{'stage':10} {'seconds':>8} {'MP/s out':>9} {'x raw':>6} {'peak RSS MB':>12}  notes")
     for r in results:
         ratio = f"{raw / r['seconds']:.2f}" if raw else "-"
-        note = f"max |diff| vs raw {r['max_abs_diff_vs_raw']:.3g} (uint16 levels)" if "max_abs_diff_vs_raw" in r else ""
-        print(f"{r['stage']:10} {r['seconds']:8.2f} {r['output_mp'] / r['seconds']:9.2f} {ratio:>6} "
-              f"{r['peak_rss_mb']:12.0f}  {note}")
+        note = (
+            f"max |diff| vs raw {r['max_abs_diff_vs_raw']:.3g} (uint16 levels)"
+            if "max_abs_diff_vs_raw" in r
+            else ""
+        )
+        print(
+            f"{r['stage']:10} {r['seconds']:8.2f} {r['output_mp'] / r['seconds']:9.2f} {ratio:>6} "
+            f"{r['peak_rss_mb']:12.0f}  {note}"
+        )
     return results
 
 

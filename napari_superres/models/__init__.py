@@ -100,7 +100,15 @@ class SRModel:
         return h.hexdigest()[:16]
 
     def to(self, device) -> SRModel:
-        self.module.to(device)
+        import torch
+
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            # TF32 convolutions (cuDNN's default on Ampere and later) differ by ~1e-3 between tile sizes,
+            # which breaks "tiled == whole"; full fp32 keeps tiles exact.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        self.module.to(dev)
         return self
 
     def __call__(self, x):
