@@ -126,8 +126,7 @@ class _ProgressBar:
     """A one-line text progress bar on stderr: chunks done, MP/s, time left."""
 
     def __init__(self, quiet: bool = False):
-        self.quiet = quiet or not sys.stderr.isatty() and False
-        self.last = 0.0
+        self.quiet = quiet
 
     def __call__(self, msg: dict) -> None:
         if self.quiet:

@@ -162,8 +162,10 @@ def _open_tiff(path: Path):
             axes = "".join(_TIFF_AXES.get(a, a) for a in series.axes)
         store = tifffile.imread(path, aszarr=True, level=0)
         arr = zarr.open(store, mode="r")
-    except (tifffile.TiffFileError, OSError, ValueError) as exc:
-        raise SuperResError(f"cannot read {path} as TIFF ({exc}); check the file is not damaged") from exc
+    except Exception as exc:  # tifffile raises many types on damaged files
+        raise SuperResError(
+            f"cannot read {path} as TIFF ({exc.__class__.__name__}: {exc}); check the file is not damaged"
+        ) from exc
     if len(set(axes)) != len(axes) or set(axes) - set(OME_ORDER):
         axes = infer_axes(arr.shape, arr.dtype)
     return SourceImage(arr, axes, path=str(path), name=path.name.split(".")[0])

@@ -22,7 +22,9 @@ def run(*args, cwd=None):
 @pytest.fixture
 def tiff(tmp_path, textured):
     p = tmp_path / "stack.tif"
-    tifffile.imwrite(p, np.stack([textured] * 2), tile=(64, 64), metadata={"axes": "ZYX"})
+    tifffile.imwrite(
+        p, np.stack([textured] * 2), tile=(64, 64), metadata={"axes": "ZYX"}, photometric="minisblack"
+    )
     return p
 
 

@@ -1,0 +1,62 @@
+"""Lazy readers: TIFF (tiled, multi-page, pyramidal), zarr v2 and v3, PNG; the pipeline sees the same pixels."""
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from PIL import Image
+
+import napari_superres as nsr
+from napari_superres.errors import SuperResError
+from napari_superres.io import open_input
+
+
+def test_tiled_tiff_through_the_pipeline_equals_the_array(tmp_path, textured):
+    stack = np.stack([textured, textured[::-1], textured[:, ::-1]])
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(
+        path, stack, tile=(32, 32), bigtiff=True, metadata={"axes": "ZYX"}, photometric="minisblack"
+    )
+    src = open_input(path)
+    assert src.axes == "ZYX" and src.shape == stack.shape and not isinstance(src.data, np.ndarray)
+    from_file = nsr.upscale(path, "espcn", 2, tile=40).compute()
+    from_array = nsr.upscale(stack, "espcn", 2, tile=40).compute()
+    assert np.array_equal(from_file, from_array)
+
+
+def test_pyramidal_tiff_reads_level_0(tmp_path, textured):
+    path = tmp_path / "pyr.tif"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(textured, tile=(32, 32), subifds=1, metadata={"axes": "YX"})
+        tw.write(textured[::2, ::2], tile=(32, 32), subfiletype=1)
+    src = open_input(path)
+    assert src.shape == textured.shape
+    assert np.array_equal(np.asarray(src.data[:]), textured)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_zarr_arrays_v2_and_v3(tmp_path, textured, fmt):
+    path = tmp_path / f"a{fmt}.zarr"
+    z = zarr.create_array(
+        str(path), shape=textured.shape, chunks=(30, 50), dtype=textured.dtype, zarr_format=fmt
+    )
+    z[:] = textured
+    out = nsr.upscale(path, "bicubic", 2).compute()
+    assert np.array_equal(out, nsr.upscale(textured, "bicubic", 2).compute())
+
+
+def test_png_rgb_and_unknown_formats(tmp_path, rng):
+    rgb = (rng.random((20, 30, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "x.png")
+    src = open_input(tmp_path / "x.png")
+    assert src.axes == "YXC" and src.shape == (20, 30, 3)
+    (tmp_path / "x.xyz").write_text("?")
+    with pytest.raises(SuperResError, match="unknown input format"):
+        open_input(tmp_path / "x.xyz")
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(SuperResError, match="cannot read"):
+        open_input(tmp_path / "bad.tif")
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    g.create_array("raw", shape=(4, 4), dtype="u1")
+    with pytest.raises(SuperResError, match="raw"):
+        open_input(tmp_path / "g.zarr")
