@@ -83,7 +83,6 @@ def run_stage(
     elif stage == "memory":
         import dask
 
-        torch.set_num_threads(1)
         t0 = time.perf_counter()
         y = upscale(img, m, scale, tile=tile, device=str(dev), normalize=(0, 65535))
         y = y.compute(scheduler="threads", num_workers=os.cpu_count())

@@ -67,7 +67,14 @@ class _TileSpec:
 
 def _sr_tile(block, model, ranges, channel_index, spec: _TileSpec):
     """Run the model on every YX plane of ``block`` and return the cropped, enlarged block."""
+    import threading
+
     import torch
+
+    if threading.current_thread() is not threading.main_thread() and torch.get_num_threads() != 1:
+        # in a dask worker thread: dask's threads already fill the cores, so one torch thread each
+        # (the setting is per thread; the main thread keeps its own)
+        torch.set_num_threads(1)
 
     y_ax, x_ax = spec.spatial
     other = [i for i in range(block.ndim) if i not in (y_ax, x_ax)]

@@ -154,13 +154,14 @@ def _fingerprint(plan, ranges, axes_out) -> dict:
     }
 
 
-def _workers(n_workers):
-    import torch
+def _run(graph, keys, workers: int):
+    """Compute ``keys``: in worker threads (one torch thread each), or in this thread when workers == 1."""
+    from dask.local import get_sync
+    from dask.threaded import get
 
-    cores = os.cpu_count() or 1
-    workers = int(n_workers) if n_workers else cores
-    torch.set_num_threads(max(1, cores // workers))
-    return workers
+    if workers == 1:
+        return get_sync(graph, keys)
+    return get(graph, keys, num_workers=workers)
 
 
 def iter_write(
@@ -184,7 +185,6 @@ def iter_write(
     import dask.array as da
     import zarr
     from dask.optimization import cull
-    from dask.threaded import get
 
     from .engine import build
     from .io import OME_ORDER, open_input
@@ -289,7 +289,7 @@ def iter_write(
     todo = [idx for idx in all_idx if ".".join(map(str, idx)) not in done]
     total = len(all_idx)
     n_done = total - len(todo)
-    nw = _workers(workers)
+    nw = int(workers) if workers else (os.cpu_count() or 1)
     dsk = dict(result.__dask_graph__())
     wname = f"superres-write-{plan.token}"
     group_size = max(4 * nw, 8)
@@ -318,7 +318,7 @@ def iter_write(
             )
             keys.append(key)
         sub, _ = cull(dsk, keys)
-        get(sub, keys, num_workers=nw)
+        _run(sub, keys, nw)
         for k in keys:
             del dsk[k]
         n_done += len(batch)
@@ -347,7 +347,7 @@ def iter_write(
             ),
         )
         lvl = lvl[tuple(slice(0, n) for n in shapes[k])]
-        da.store(lvl, group[str(k)], lock=False, scheduler="threads", num_workers=nw)
+        da.store(lvl, group[str(k)], lock=False, scheduler="threads", num_workers=max(nw, 1))
         yield {
             "stage": "pyramid",
             "done": n_done,
