@@ -250,14 +250,14 @@ def _check_scale(scale) -> float:
     return s
 
 
-def _check_normalize(normalize, dtype):
+def _check_normalize(normalize):
     if normalize is None or (isinstance(normalize, str) and normalize.lower() == "none"):
         return None
     if isinstance(normalize, str):
         if normalize.lower() != "auto":
             parts = normalize.split(",")
             if len(parts) == 2:
-                return _check_normalize(tuple(parts), dtype)
+                return _check_normalize(tuple(parts))
             raise SuperResError(f"normalize must be 'auto', None or a (lo, hi) pair, got {normalize!r}")
         return "auto"
     try:
@@ -297,22 +297,25 @@ def build(
     mdl.to(dev)
     if src.dtype.kind not in "biuf":
         raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
-    norm = _check_normalize(normalize, src.dtype)
+    norm = _check_normalize(normalize)
     if norm is None and src.dtype.kind != "f":
         raise SuperResError("normalize=None passes float32 values through and needs float input; use 'auto'")
     shape, axes_s = src.shape, src.axes
     y_ax, x_ax = axes_s.index("Y"), axes_s.index("X")
     H, W = shape[y_ax], shape[x_ax]
+    if any(d == 0 for d in shape):
+        raise SuperResError(f"the image is empty (shape {shape}); nothing to enlarge")
     if min(H, W) < mdl.min_size:
         raise SuperResError(
             f"the image is {H}x{W} pixels (YxX); model {mdl.name!r} needs at least "
             f"{mdl.min_size}x{mdl.min_size}: check the axes or use a larger image"
         )
-    if any(d == 0 for d in shape):
-        raise SuperResError(f"the image is empty (shape {shape}); nothing to enlarge")
     halo = mdl.halo
-    t = int(tile) if tile is not None else default_tile(halo)
-    if t < 1:
+    try:
+        t = int(tile) if tile is not None else default_tile(halo)
+    except (TypeError, ValueError):
+        t = 0
+    if t < 1 or (tile is not None and t != tile):
         raise SuperResError(f"tile must be a positive number of input pixels, got {tile!r}")
     c_ax = axes_s.index("C") if "C" in axes_s else None
 

@@ -129,3 +129,14 @@ def test_bad_arguments_give_clear_errors(kwargs, match, textured):
 def test_too_small_image_is_refused():
     with pytest.raises(SuperResError, match="needs at least"):
         nsr.upscale(np.zeros((1, 50), np.uint16), "espcn", 2)
+
+
+def test_empty_and_unsupported_inputs_are_refused():
+    with pytest.raises(SuperResError, match="empty"):
+        nsr.upscale(np.zeros((0, 50), np.uint16), "bicubic", 2)
+    with pytest.raises(SuperResError, match="complex"):
+        nsr.upscale(np.zeros((20, 20), np.complex64), "bicubic", 2)
+    with pytest.raises(SuperResError, match="cannot use a"):
+        nsr.upscale({"not": "an image"}, "bicubic", 2)
+    with pytest.raises(SuperResError, match="tile"):
+        nsr.upscale(np.zeros((20, 20), np.uint16), "bicubic", 2, tile=2.5)

@@ -142,3 +142,16 @@ def test_resume_after_kill_9_computes_only_missing_chunks_and_matches(tmp_path, 
     resumed = zarr.open_group(str(out), mode="r")["0"][:]
     clean = nsr.upscale(img, "ibp", 2, tile=16, out=tmp_path / "clean.ome.zarr")[:]
     assert np.array_equal(resumed, clean)
+
+
+def test_non_integer_scale_output_and_metadata(tmp_path, textured):
+    out = tmp_path / "x25.ome.zarr"
+    arr = nsr.upscale(textured, "espcn", 2.5, out=out, tile=40)
+    assert arr.shape == (243, 328)  # ceil(97 * 2.5), ceil(131 * 2.5)
+    assert np.array_equal(arr[:], nsr.upscale(textured, "espcn", 2.5, tile=40).compute())
+    ms = attrs(out)["ome"]["multiscales"][0]
+    t = ms["datasets"][0]["coordinateTransformations"]
+    assert np.allclose(t[0]["scale"], [0.4, 0.4])
+    assert np.allclose(t[1]["translation"], [-1.5 / 5, -1.5 / 5])
+    prov = attrs(out)["napari_superres"]["provenance"]
+    assert "x3 network" in prov["non_integer_scale"]
