@@ -60,13 +60,15 @@ class _TileSpec:
     scale: int
     spatial: tuple[int, int]  # positions of Y and X in the block
     crop: tuple[slice, ...]  # what to keep of the enlarged block, in output pixels
-    channel_axis: int | None
     out_dtype: np.dtype | None  # None: return float32 in data units (a resampling stage follows)
     normalize: str  # "range" or "none"
 
 
-def _sr_tile(block, model, ranges, channel_index, spec: _TileSpec):
-    """Run the model on every YX plane of ``block`` and return the cropped, enlarged block."""
+def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
+    """Run the model on every YX plane of ``block`` (all of one channel) and keep the centre.
+
+    ``ranges[channel]`` is the (lo, hi) mapped to [0, 1] before the network and back after.
+    """
     import threading
 
     import torch
@@ -82,18 +84,7 @@ def _sr_tile(block, model, ranges, channel_index, spec: _TileSpec):
     lead = moved.shape[:-2]
     planes = moved.reshape(-1, *moved.shape[-2:]).astype(np.float32)
     if spec.normalize == "range":
-        if spec.channel_axis is not None:
-            c_pos = other.index(spec.channel_axis)
-            ch = (
-                np.broadcast_to(
-                    np.arange(lead[c_pos]).reshape([-1 if i == c_pos else 1 for i in range(len(lead))]), lead
-                ).ravel()
-                + channel_index
-            )
-        else:
-            ch = np.zeros(planes.shape[0], dtype=int)
-        lo = ranges[ch, 0].astype(np.float32)[:, None, None]
-        hi = ranges[ch, 1].astype(np.float32)[:, None, None]
+        lo, hi = (np.float32(v) for v in ranges[channel])
         planes = (planes - lo) / (hi - lo)
     bad = ~np.isfinite(planes)
     has_bad = bool(bad.any())
@@ -269,6 +260,30 @@ def _check_normalize(normalize):
     return (lo, hi)
 
 
+def _range_layer(norm, src: SourceImage, reader: _Reader, token: str):
+    """Graph entries giving the (n_channels, 2) normalisation ranges under one key.
+
+    Returns ``(layer, key, fixed)``: ``fixed`` is the array when no statistics are needed
+    (uint8, bool, a given (lo, hi), or no normalisation), else None and the key's task samples
+    fixed windows of the source and takes their percentiles when the graph runs.
+    """
+    c_ax = src.axes.index("C") if "C" in src.axes else None
+    n_ch = src.shape[c_ax] if c_ax is not None else 1
+    fixed = None
+    if norm == "auto":
+        rng = fixed_range(src.dtype)
+        if rng is None:
+            regions, chans, n_ch = _stats_windows(src.shape, src.axes)
+            key = f"superres-range-{token}"
+            task = (_stats, [reader.task(r) for r in regions], chans, n_ch, LOW_PERCENTILE, HIGH_PERCENTILE)
+            return {key: task}, key, None
+        fixed = np.tile(np.array(rng, dtype=np.float64), (n_ch, 1))
+    elif isinstance(norm, tuple):
+        fixed = np.tile(np.array(norm, dtype=np.float64), (n_ch, 1))
+    key = f"superres-fixedrange-{token}"
+    return {key: fixed}, key, fixed
+
+
 def build(
     image,
     model="default",
@@ -324,34 +339,10 @@ def build(
     reader = _Reader(src.data, token)
     layers = dict(reader.layer)
 
-    # ---- normalisation range, lazily
-    ranges = None
-    range_key = None
-    if norm == "auto":
-        fixed = fixed_range(src.dtype)
-        if fixed is not None:
-            n_ch = shape[c_ax] if c_ax is not None else 1
-            ranges = np.tile(np.array(fixed, dtype=np.float64), (n_ch, 1))
-        else:
-            regions, chans, n_ch = _stats_windows(shape, axes_s)
-            range_key = f"superres-range-{token}"
-            layers[range_key] = (
-                _stats,
-                [reader.task(r) for r in regions],
-                chans,
-                n_ch,
-                LOW_PERCENTILE,
-                HIGH_PERCENTILE,
-            )
-    elif isinstance(norm, tuple):
-        n_ch = shape[c_ax] if c_ax is not None else 1
-        ranges = np.tile(np.array(norm, dtype=np.float64), (n_ch, 1))
-
+    range_layer, range_key, ranges = _range_layer(norm, src, reader, token)
+    layers.update(range_layer)
     model_key = f"superres-model-{mdl.token}-{dev}"
     layers[model_key] = mdl
-    if range_key is None:
-        range_key = f"superres-fixedrange-{token}"
-        layers[range_key] = ranges
 
     final_dtype = np.dtype(np.float32) if norm is None else src.dtype
     if final_dtype.kind == "f" and final_dtype.itemsize < 4:
@@ -382,12 +373,11 @@ def build(
             scale=n,
             spatial=(y_ax, x_ax),
             crop=tuple(crop),
-            channel_axis=c_ax,
             out_dtype=final_dtype if integer_scale else None,
             normalize="none" if norm is None else "range",
         )
-        ch_index = region[c_ax][0] if c_ax is not None else 0
-        layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, ch_index, spec)
+        channel = region[c_ax][0] if c_ax is not None else 0  # blocks hold one plane of one channel
+        layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, channel, spec)
     graph = HighLevelGraph.from_collections(name, layers, dependencies=reader.deps)
     stage1 = da.Array(graph, name, chunks=out_chunks, dtype=final_dtype if integer_scale else np.float32)
 
