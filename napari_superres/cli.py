@@ -127,6 +127,8 @@ class _ProgressBar:
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last_decile = -1
 
     def __call__(self, msg: dict) -> None:
         if self.quiet:
@@ -138,10 +140,14 @@ class _ProgressBar:
             frac = done / total
             bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
             rate = msg.get("mp_per_s")
-            extra = f"  {rate:.1f} MP/s" if rate else ""
-            print(f"\r[{bar}] {done}/{total} chunks{extra}", end="", file=sys.stderr, flush=True)
-            if done == total:
-                print(file=sys.stderr)
+            extra = f"  {rate:.1f} MP/s, {msg['eta']:.0f} s left" if rate else ""
+            if self.tty:
+                print(f"\r[{bar}] {done}/{total} chunks{extra}", end="", file=sys.stderr, flush=True)
+                if done == total:
+                    print(file=sys.stderr)
+            elif int(10 * frac) > self.last_decile:  # in a log: a line every tenth
+                self.last_decile = int(10 * frac)
+                print(f"[{bar}] {done}/{total} chunks{extra}", file=sys.stderr, flush=True)
         elif msg.get("stage") == "pyramid":
             print(f"pyramid level {msg['level']} of {msg['levels']}", file=sys.stderr)
 
@@ -166,6 +172,8 @@ def _cmd_upscale(a) -> None:
         bar(msg)
         last = msg
     arr = last["array"]
+    if last.get("already_complete"):
+        return
     dt = time.perf_counter() - t0
     mp = np.prod(arr.shape) / 1e6
     from .io import open_input

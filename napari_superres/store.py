@@ -261,8 +261,10 @@ def iter_write(
                 "stage": "done",
                 "done": 0,
                 "total": 0,
-                "message": f"{out} is already complete",
+                "message": f"{out} is already complete with these settings; nothing to compute",
                 "array": group["0"],
+                "levels": len(group.attrs["ome"]["multiscales"][0]["datasets"]),
+                "already_complete": True,
             }
             return
     else:
@@ -330,6 +332,7 @@ def iter_write(
             "total": total,
             "elapsed": el,
             "mp_per_s": computed * px_per_block / 1e6 / max(el, 1e-9),
+            "eta": el / computed * (total - n_done),
         }
     # ---- pyramid levels from the finished level 0
     for k in range(1, len(shapes)):
