@@ -270,7 +270,14 @@ def iter_write(
     else:
         group = zarr.open_group(str(out), mode="w", zarr_format=3)
         for k, sh in enumerate(shapes):
-            group.create_array(str(k), shape=sh, chunks=chunk0, dtype=result.dtype, fill_value=0)
+            group.create_array(
+                str(k),
+                shape=sh,
+                chunks=chunk0,
+                dtype=result.dtype,
+                fill_value=0,
+                dimension_names=[a.lower() for a in axes_out],  # NGFF 0.5 requires them
+            )
         group.attrs.update(
             {
                 "ome": ome_attrs(axes_out, level_scales, level_trans, src.units, src.name, channel_names),

@@ -44,6 +44,17 @@ def test_ome_zarr_metadata_scale_translation_and_pyramid(tmp_path, rng):
     assert attrs(out)["napari_superres"]["status"] == "complete"
 
 
+def test_output_validates_as_ngff_0_5(tmp_path, rng):
+    from ome_zarr_models.v05.image import Image
+
+    img = (rng.random((2, 3, 300, 280)) * 1000).astype(np.uint16)
+    out = tmp_path / "tczyx.ome.zarr"
+    nsr.upscale(img, "bicubic", 2, axes="CZYX", out=out)
+    model = Image.from_zarr(zarr.open_group(str(out), mode="r"))
+    assert model.attributes.ome.version == "0.5"
+    assert [a.name for a in model.attributes.ome.multiscales[0].axes] == ["c", "z", "y", "x"]
+
+
 def test_physical_metadata_of_an_ome_zarr_input_carries_over(tmp_path, rng):
     img = (rng.random((40, 50)) * 200).astype(np.uint8)
     first = tmp_path / "a.ome.zarr"
