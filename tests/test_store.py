@@ -166,3 +166,17 @@ def test_non_integer_scale_output_and_metadata(tmp_path, textured):
     assert np.allclose(t[1]["translation"], [-1.5 / 5, -1.5 / 5])
     prov = attrs(out)["napari_superres"]["provenance"]
     assert "x3 network" in prov["non_integer_scale"]
+
+
+def test_channel_names_carry_over_from_ome_zarr(tmp_path, rng):
+    img = (rng.random((2, 40, 40)) * 1000).astype(np.uint16)
+    first = tmp_path / "c.ome.zarr"
+    nsr.upscale(img, "bicubic", 2, axes="CYX", out=first)
+    g = zarr.open_group(str(first), mode="r+")
+    ome = dict(g.attrs["ome"])
+    ome["omero"] = {"channels": [{"label": "DAPI"}, {"label": "GFP"}]}
+    g.attrs["ome"] = ome
+    second = tmp_path / "c2.ome.zarr"
+    nsr.upscale(first, "bicubic", 2, out=second)
+    labels = [c["label"] for c in attrs(second)["ome"]["omero"]["channels"]]
+    assert labels == ["DAPI", "GFP"]
