@@ -5,12 +5,13 @@ Layout of an output ``OUT.ome.zarr``::
     zarr.json          group: attributes "ome" (NGFF 0.5 multiscales, omero channels) and
                        "napari_superres" (settings fingerprint, status, provenance)
     0/, 1/, 2/ ...     level 0 (the result) and 2x-downsampled levels for viewers
-    .superres-done/    one empty marker file per level-0 chunk, written after that chunk
+    .superres-done/    while running: one empty marker file per finished level-0 chunk
 
 Each level-0 chunk is computed by exactly one task and written exactly once (dask chunks equal
 zarr chunks). A chunk counts as done only when its marker exists, so a run killed at any point
 (even ``kill -9``) resumes by computing just the chunks without a marker, and gives the same
-bytes as an uninterrupted run. A re-run with other settings refuses unless ``overwrite``.
+bytes as an uninterrupted run. Once everything is written the status attribute becomes
+"complete" and the markers are removed. A re-run with other settings refuses unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -268,8 +269,24 @@ def iter_write(
             }
             return
     else:
-        group = zarr.open_group(str(out), mode="w", zarr_format=3)
-        for k, sh in enumerate(shapes):
+        # the attributes (with the fingerprint) go in with the group itself, so a run killed at any
+        # later point is recognised as ours and resumed
+        group = zarr.open_group(
+            str(out),
+            mode="w",
+            zarr_format=3,
+            attributes={
+                "ome": ome_attrs(axes_out, level_scales, level_trans, src.units, src.name, channel_names),
+                "napari_superres": {
+                    "fingerprint": fp,
+                    "status": "running",
+                    "created": _dt.datetime.now().isoformat(timespec="seconds"),
+                    "provenance": provenance,
+                },
+            },
+        )
+    for k, sh in enumerate(shapes):
+        if not (out / str(k) / "zarr.json").exists():
             group.create_array(
                 str(k),
                 shape=sh,
@@ -278,17 +295,6 @@ def iter_write(
                 fill_value=0,
                 dimension_names=[a.lower() for a in axes_out],  # NGFF 0.5 requires them
             )
-        group.attrs.update(
-            {
-                "ome": ome_attrs(axes_out, level_scales, level_trans, src.units, src.name, channel_names),
-                "napari_superres": {
-                    "fingerprint": fp,
-                    "status": "running",
-                    "created": _dt.datetime.now().isoformat(timespec="seconds"),
-                    "provenance": provenance,
-                },
-            }
-        )
     level0 = group["0"]
     marker_dir = out / MARKERS
     marker_dir.mkdir(exist_ok=True)
@@ -367,9 +373,10 @@ def iter_write(
             "elapsed": time.perf_counter() - t0,
         }
     attrs = dict(group.attrs["napari_superres"])
-    attrs["status"] = "complete"
+    attrs["status"] = "complete"  # from here on this attribute is the record of completion
     attrs["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
     group.attrs["napari_superres"] = attrs
+    shutil.rmtree(marker_dir, ignore_errors=True)  # zarr readers would warn about a non-zarr member
     yield {
         "stage": "done",
         "done": total,

@@ -42,6 +42,7 @@ def test_ome_zarr_metadata_scale_translation_and_pyramid(tmp_path, rng):
     expect = np.rint(arr[:].astype(float).reshape(3, 300, 2, 280, 2).mean(axis=(2, 4)))
     assert np.array_equal(lvl1[:], expect.astype(np.uint16))
     assert attrs(out)["napari_superres"]["status"] == "complete"
+    assert not (out / ".superres-done").exists()  # completion is recorded; markers are cleaned up
 
 
 def test_output_validates_as_ngff_0_5(tmp_path, rng):
