@@ -207,11 +207,11 @@ def _cmd_bench(a) -> None:
     rows = evaluate(a.dirs, models, a.scale or [2], device=a.device)
     print(format_table(rows))
     if a.record:
-        from .models import NAMED, weights_path
+        from .models import DEFAULT, NAMED, weights_path
         from .training import update_metadata
 
         for r in rows:
-            name = "espcn" if r.model == "default" else r.model
+            name = DEFAULT if r.model == "default" else r.model
             if name in NAMED and NAMED[name]["trained"]:
                 key = r.dataset.lower()
                 update_metadata(
