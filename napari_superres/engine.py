@@ -125,6 +125,10 @@ class _Reader:
         if self.is_dask:
             self.deps = [data]
         else:
+            if not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None:
+                from .io import ChunkCache
+
+                data = ChunkCache(data)  # decode each stored chunk once, not once per tile touching it
             self.key = f"superres-source-{token}"
             self.layer[self.key] = data
             self.deps = []
@@ -227,7 +231,13 @@ def _source_token(src: SourceImage) -> str:
         return tokenize(data)
     if isinstance(data, da.Array):
         return data.name
-    where = src.path or f"{data.store!r}/{getattr(data, 'path', '')}"
+    store = getattr(data, "store", None)
+    if src.path:
+        where = src.path
+    elif store is not None:
+        where = f"{store!r}/{getattr(data, 'path', '')}"
+    else:  # some other array-like in memory: identified by the object itself
+        where = f"{type(data).__name__}@{id(data)}"
     return tokenize(where, src.shape, str(src.dtype))
 
 

@@ -212,3 +212,61 @@ def open_input(image, axes: str | None = None) -> SourceImage:
     else:
         src.axes = check_axes(src.axes, src.shape)
     return src
+
+
+class ChunkCache:
+    """Reads windows of a chunked array (zarr, TIFF store), decoding each chunk once while cached.
+
+    Neighbouring tiles share chunks (their halos overlap, and a TIFF strip spans the full width),
+    so reading windows straight from the store would decode the same chunk many times. This keeps
+    recently decoded chunks in a least-recently-used cache of at most ``max_bytes``; tiles are
+    processed row by row, so a band of chunks is decoded once. Thread-safe.
+    """
+
+    def __init__(self, array, max_bytes: int = 256 << 20):
+        import threading
+        from collections import OrderedDict
+
+        self.array = array
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.chunks = tuple(int(c) for c in array.chunks)
+        self.max_bytes = max_bytes
+        self._cache: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def _chunk(self, idx: tuple) -> np.ndarray:
+        with self._lock:
+            hit = self._cache.get(idx)
+            if hit is not None:
+                self._cache.move_to_end(idx)
+                return hit
+        sl = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, self.chunks, self.shape))
+        data = np.asarray(self.array[sl])
+        with self._lock:
+            if idx not in self._cache:
+                self._cache[idx] = data
+                self._bytes += data.nbytes
+                while self._bytes > self.max_bytes and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return data
+
+    def __getitem__(self, slices: tuple) -> np.ndarray:
+        import itertools
+
+        bounds = [s.indices(n)[:2] for s, n in zip(slices, self.shape)]
+        out = np.empty([b - a for a, b in bounds], dtype=self.dtype)
+        ranges = [
+            range(a // c, (b - 1) // c + 1) if b > a else range(0) for (a, b), c in zip(bounds, self.chunks)
+        ]
+        for idx in itertools.product(*ranges):
+            chunk = self._chunk(idx)
+            src, dst = [], []
+            for (a, b), i, c in zip(bounds, idx, self.chunks):
+                lo, hi = max(a, i * c), min(b, (i + 1) * c)
+                src.append(slice(lo - i * c, hi - i * c))
+                dst.append(slice(lo - a, hi - a))
+            out[tuple(dst)] = chunk[tuple(src)]
+        return out

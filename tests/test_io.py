@@ -60,3 +60,31 @@ def test_png_rgb_and_unknown_formats(tmp_path, rng):
     g.create_array("raw", shape=(4, 4), dtype="u1")
     with pytest.raises(SuperResError, match="raw"):
         open_input(tmp_path / "g.zarr")
+
+
+class CountingArray:
+    """A chunked array that counts how many chunk-sized reads it serves."""
+
+    def __init__(self, data, chunks):
+        self.data, self.chunks, self.reads = data, chunks, 0
+        self.shape, self.dtype = data.shape, data.dtype
+
+    def __getitem__(self, sl):
+        self.reads += 1
+        return self.data[sl]
+
+
+def test_chunk_cache_reads_windows_exactly_and_decodes_each_chunk_once(rng):
+    from napari_superres.io import ChunkCache
+
+    data = rng.integers(0, 60000, (300, 500), dtype=np.uint16)
+    strips = CountingArray(data, (8, 500))  # a strip TIFF: every chunk spans the full width
+    cache = ChunkCache(strips)
+    for _ in range(50):
+        y0, x0 = rng.integers(0, 290), rng.integers(0, 490)
+        y1, x1 = y0 + rng.integers(1, 10), x0 + rng.integers(1, 10)
+        assert np.array_equal(cache[(slice(y0, y1), slice(x0, x1))], data[y0:y1, x0:x1])
+    strips.reads = 0
+    out = nsr.upscale(strips, "bicubic", 2, tile=64)  # the pipeline wraps chunked sources itself
+    assert np.array_equal(out.compute(scheduler="sync"), nsr.upscale(data, "bicubic", 2).compute())
+    assert strips.reads <= 2 * (300 // 8 + 1)  # about once per strip, not once per tile touching it
