@@ -37,7 +37,7 @@ def test_non_integer_scale_is_tiled_exactly(rng):
 def test_dask_input_with_odd_chunks_matches_numpy(rng):
     img = rng.random((2, 61, 47)).astype(np.float32)
     ref = whole(img, "espcn", 2, axes="ZYX")
-    lazy_in = da.from_array(img, chunks=(1, 13, 29))
+    lazy_in = da.from_array(img, chunks=(2, 13, 29))  # several planes per input chunk
     out = nsr.upscale(lazy_in, "espcn", 2, axes="ZYX", tile=20, normalize=None).compute()
     np.testing.assert_allclose(out, ref, atol=1e-5)
 
