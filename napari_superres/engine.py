@@ -42,16 +42,13 @@ def _assemble(blocks, slices):
 
 
 def _stats(windows, channel_of_window, n_channels, low, high):
-    """Per-channel (lo, hi) percentiles of the finite values of the sampled windows."""
+    """Per-channel (lo, hi) robust percentile range of the sampled windows."""
+    from .normalize import robust_range
+
     out = np.zeros((n_channels, 2))
     for c in range(n_channels):
-        vals = [
-            np.asarray(w, dtype=np.float64).ravel() for w, ch in zip(windows, channel_of_window) if ch == c
-        ]
-        v = np.concatenate(vals) if vals else np.zeros(0)
-        v = v[np.isfinite(v)]
-        lo, hi = np.percentile(v, [low, high]) if v.size else (0.0, 1.0)
-        out[c] = (lo, hi if hi > lo else lo + 1.0)
+        vals = [np.ravel(w) for w, ch in zip(windows, channel_of_window) if ch == c]
+        out[c] = robust_range(np.concatenate(vals) if vals else np.zeros(0), low, high)
     return out
 
 

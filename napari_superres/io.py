@@ -77,7 +77,7 @@ class SourceImage:
         return np.dtype(self.data.dtype)
 
 
-def infer_axes(shape, dtype=None) -> str:
+def infer_axes(shape) -> str:
     """Axis letters for an array shape: YX, YXC (RGB/RGBA last), ZYX, TZYX, TCZYX."""
     nd = len(shape)
     if nd == 2:
@@ -120,7 +120,7 @@ def _open_zarr(path: Path):
     except Exception as exc:  # zarr raises several types for "not a zarr"
         raise SuperResError(f"cannot open {path} as zarr ({exc.__class__.__name__}); check the path") from exc
     if isinstance(node, zarr.Array):
-        return SourceImage(node, infer_axes(node.shape, node.dtype), path=str(path), name=path.stem)
+        return SourceImage(node, infer_axes(node.shape), path=str(path), name=path.stem)
     ms, ome = _ome_multiscale_attrs(dict(node.attrs))
     if ms is None:
         arrays = sorted(k for k, _ in node.arrays())
@@ -167,7 +167,7 @@ def _open_tiff(path: Path):
             f"cannot read {path} as TIFF ({exc.__class__.__name__}: {exc}); check the file is not damaged"
         ) from exc
     if len(set(axes)) != len(axes) or set(axes) - set(OME_ORDER):
-        axes = infer_axes(arr.shape, arr.dtype)
+        axes = infer_axes(arr.shape)
     return SourceImage(arr, axes, path=str(path), name=path.name.split(".")[0])
 
 
@@ -190,7 +190,7 @@ def open_input(image, axes: str | None = None) -> SourceImage:
             src = _open_tiff(p)
         elif suffix in PIL_SUFFIXES:
             data = read_image_file(p)
-            src = SourceImage(data, infer_axes(data.shape, data.dtype), path=str(p), name=p.stem)
+            src = SourceImage(data, infer_axes(data.shape), path=str(p), name=p.stem)
         else:
             raise SuperResError(
                 f"unknown input format {suffix!r} for {p}; use TIFF, zarr, OME-Zarr, PNG or JPEG"
@@ -198,7 +198,7 @@ def open_input(image, axes: str | None = None) -> SourceImage:
     elif hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__"):
         src = SourceImage(
             image,
-            infer_axes(image.shape, image.dtype) if axes is None else axes,
+            infer_axes(image.shape) if axes is None else axes,
             name=getattr(image, "name", None) or "image",
         )
         if not isinstance(src.name, str):
