@@ -196,21 +196,12 @@ def open_input(image, axes: str | None = None) -> SourceImage:
                 f"unknown input format {suffix!r} for {p}; use TIFF, zarr, OME-Zarr, PNG or JPEG"
             )
     elif hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__"):
-        src = SourceImage(
-            image,
-            infer_axes(image.shape) if axes is None else axes,
-            name=getattr(image, "name", None) or "image",
-        )
-        if not isinstance(src.name, str):
-            src.name = "image"
+        src = SourceImage(image, infer_axes(image.shape) if axes is None else axes, name="image")
     else:
         raise SuperResError(
             f"cannot use a {type(image).__name__} as an image; give a numpy, dask or zarr array or a file path"
         )
-    if axes is not None:
-        src.axes = check_axes(axes, src.shape)
-    else:
-        src.axes = check_axes(src.axes, src.shape)
+    src.axes = check_axes(axes if axes is not None else src.axes, src.shape)
     return src
 
 
