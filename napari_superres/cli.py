@@ -133,7 +133,7 @@ class _ProgressBar:
     def __call__(self, msg: dict) -> None:
         if self.quiet:
             return
-        if msg.get("message") and msg.get("stage") != "level0":
+        if msg.get("message") and msg["message"] != "starting":
             print(msg["message"], file=sys.stderr)
         done, total = msg.get("done", 0), max(msg.get("total", 0), 1)
         if msg.get("stage") == "level0":

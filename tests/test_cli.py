@@ -89,3 +89,51 @@ def test_demo_writes_ome_zarr_and_beats_bicubic(tmp_path):
     ours = float(last.split("default model ")[1].split(" dB")[0])
     bic = float(last.split("bicubic ")[1].split(" dB")[0])
     assert ours > bic + 1.0
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_chunks_and_the_rerun_resumes(tmp_path, rng):
+    import os
+    import signal
+    import time
+
+    src = tmp_path / "big.tif"
+    tifffile.imwrite(
+        src,
+        (rng.random((2, 300, 320)) * 60000).astype(np.uint16),
+        tile=(64, 64),
+        photometric="minisblack",
+        metadata={"axes": "ZYX"},
+    )
+    out = tmp_path / "o.ome.zarr"
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_superres",
+        "upscale",
+        str(src),
+        str(out),
+        "--model",
+        "ibp",
+        "--tile",
+        "16",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    markers = out / ".superres-done"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (markers.exists() and len(os.listdir(markers)) >= 30):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("interrupted: finished chunks are kept")
+    kept = len(os.listdir(markers))
+    assert 30 <= kept < 2 * 19 * 20
+    r = run(*cmd[3:])
+    assert r.returncode == 0, r.stderr
+    assert f"resuming: {kept} of" in r.stderr
