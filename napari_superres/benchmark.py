@@ -45,17 +45,12 @@ def run_stage(
     """Run one stage in this process and return its timing and peak memory."""
     import torch
 
+    from .device import resolve_device
     from .engine import upscale
     from .models import load_model
 
     m = load_model(model, scale)
-    dev = torch.device(
-        "cpu"
-        if device == "auto" and not torch.cuda.is_available()
-        else device
-        if device != "auto"
-        else "cuda"
-    )
+    dev = resolve_device(device)
     m.to(dev)
     m(torch.zeros(1, 1, 32, 32, device=dev))  # warm-up
     src_path = Path(workdir) / "input.zarr"

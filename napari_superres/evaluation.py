@@ -34,8 +34,7 @@ class BenchResult:
 
 
 def _hr_images(folder: Path) -> list[tuple[str, np.ndarray]]:
-    from .io import read_image_file
-    from .training import IMAGE_SUFFIXES
+    from .io import IMAGE_SUFFIXES, read_image_file
 
     if not folder.is_dir():
         raise SuperResError(f"benchmark folder {folder} does not exist; give a folder of HR images")

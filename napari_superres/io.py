@@ -10,6 +10,7 @@ from .errors import SuperResError
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8"}
+IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES  # files read whole by read_image_file
 
 
 def read_image_file(path: str | Path) -> np.ndarray:

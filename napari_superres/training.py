@@ -24,11 +24,11 @@ import numpy as np
 
 from .errors import SuperResError
 
-IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
-
 
 # ----------------------------------------------------------------------------- data
 def _image_files(path: Path) -> list[Path]:
+    from .io import IMAGE_SUFFIXES
+
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
