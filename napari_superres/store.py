@@ -306,6 +306,8 @@ def iter_write(
     n_done = total - len(todo)
     nw = int(workers) if workers else (os.cpu_count() or 1)
     dsk = dict(result.__dask_graph__())
+    if plan.range_key is not None:  # computed once above; without this every group would sample again
+        dsk[plan.range_key] = ranges
     wname = f"superres-write-{plan.token}"
     group_size = max(4 * nw, 8)
     t0 = time.perf_counter()

@@ -181,3 +181,19 @@ def test_channel_names_carry_over_from_ome_zarr(tmp_path, rng):
     nsr.upscale(first, "bicubic", 2, out=second)
     labels = [c["label"] for c in attrs(second)["ome"]["omero"]["channels"]]
     assert labels == ["DAPI", "GFP"]
+
+
+def test_normalisation_statistics_are_sampled_once_per_write(tmp_path, monkeypatch, textured):
+    import napari_superres.engine as engine
+
+    calls = []
+    real = engine._stats
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(engine, "_stats", counting)
+    msgs = list(iter_write(textured, tmp_path / "o.zarr", model="bicubic", tile=16))
+    assert sum(m["stage"] == "level0" for m in msgs) > 3  # several groups of chunks
+    assert len(calls) == 1
