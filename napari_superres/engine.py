@@ -56,8 +56,8 @@ def _stats(windows, channel_of_window, n_channels, low, high):
 class _TileSpec:
     scale: int
     spatial: tuple[int, int]  # positions of Y and X in the block
-    crop: tuple[slice, ...]  # what to keep of the enlarged block, in output pixels
-    out_dtype: np.dtype | None  # None: return float32 in data units (a resampling stage follows)
+    crop: tuple  # per axis of the enlarged block: a slice to keep, or (offset, matrix) to resample
+    out_dtype: np.dtype  # the output type (integers rounded and clipped)
     normalize: str  # "range" or "none"
 
 
@@ -97,16 +97,14 @@ def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
         y = y * (hi - lo) + lo
     y = y.reshape(*lead, *y.shape[-2:])
     y = np.moveaxis(y, list(range(block.ndim)), other + [y_ax, x_ax])
-    y = y[spec.crop]
-    if spec.out_dtype is None:
-        return y.astype(np.float32, copy=False)
+    for axis, keep in enumerate(spec.crop):
+        if isinstance(keep, slice):
+            y = y[(slice(None),) * axis + (keep,)]
+        else:  # non-integer scale: antialiased resampling rows of the global MATLAB-style matrix
+            offset, mat = keep
+            window = np.moveaxis(y, axis, 0)[offset : offset + mat.shape[1]]
+            y = np.moveaxis(np.tensordot(mat, window, axes=(1, 0)), 0, axis)
     return cast_back(y, spec.out_dtype)
-
-
-def _resample_block(block, weights, axis, out_dtype):
-    """Apply a (rows x window) resampling matrix along ``axis`` of a block."""
-    y = np.moveaxis(np.tensordot(weights, np.moveaxis(block, axis, 0), axes=(1, 0)), 0, axis)
-    return y if out_dtype is None else cast_back(y, out_dtype)
 
 
 # ----------------------------------------------------------------------------- graph helpers
@@ -154,11 +152,6 @@ class _Reader:
 def default_tile(halo: int) -> int:
     """Tile size in input pixels: 256, or 8 halos (rounded up to 64) for wide receptive fields."""
     return max(DEFAULT_TILE, -(-8 * halo // 64) * 64)
-
-
-def _chunks_1d(length: int, size: int) -> tuple[int, ...]:
-    n = max(1, math.ceil(length / size))
-    return tuple(min(size, length - i * size) for i in range(n))
 
 
 def _stats_windows(shape, axes, seed=0):
@@ -354,43 +347,30 @@ def build(
     final_dtype = np.dtype(np.float32) if norm is None else src.dtype
     if final_dtype.kind == "f" and final_dtype.itemsize < 4:
         final_dtype = np.dtype(np.float32)
-    integer_scale = abs(s - n) < 1e-9
 
-    # ---- stage 1: tiles of the integer-scale network
-    in_chunks = []
-    for d, length in enumerate(shape):
-        in_chunks.append(_chunks_1d(length, t) if d in (y_ax, x_ax) else (1,) * length)
-    out_chunks = tuple(
-        tuple(c * n for c in ch) if d in (y_ax, x_ax) else ch for d, ch in enumerate(in_chunks)
-    )
-    name = f"superres-x{n}-{token}"
-    offsets = [np.concatenate([[0], np.cumsum(ch)]) for ch in in_chunks]
-    for idx in np.ndindex(*[len(ch) for ch in in_chunks]):
-        region, crop = [], []
-        for d, i in enumerate(idx):
-            a, b = int(offsets[d][i]), int(offsets[d][i + 1])
-            if d in (y_ax, x_ax):
-                ra, rb = max(0, a - halo), min(shape[d], b + halo)
-                region.append((ra, rb))
-                crop.append(slice((a - ra) * n, (b - ra) * n))
-            else:
-                region.append((a, b))
-                crop.append(slice(None))
+    # ---- one task per output block: window + halo through the network, keep (or resample) the centre
+    axis_plans = [
+        _spatial_blocks(length, t, halo, n, s)
+        if d in (y_ax, x_ax)
+        else [((i, i + 1), 1, slice(None)) for i in range(length)]
+        for d, length in enumerate(shape)
+    ]
+    name = f"superres-x{s:g}-{token}"
+    for idx in np.ndindex(*[len(p) for p in axis_plans]):
+        blocks = [axis_plans[d][i] for d, i in enumerate(idx)]
+        region = [b[0] for b in blocks]
         spec = _TileSpec(
             scale=n,
             spatial=(y_ax, x_ax),
-            crop=tuple(crop),
-            out_dtype=final_dtype if integer_scale else None,
+            crop=tuple(b[2] for b in blocks),
+            out_dtype=final_dtype,
             normalize="none" if norm is None else "range",
         )
         channel = region[c_ax][0] if c_ax is not None else 0  # blocks hold one plane of one channel
         layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, channel, spec)
     graph = HighLevelGraph.from_collections(name, layers, dependencies=reader.deps)
-    stage1 = da.Array(graph, name, chunks=out_chunks, dtype=final_dtype if integer_scale else np.float32)
-
-    result = stage1
-    if not integer_scale:
-        result = _resample(stage1, s / n, (y_ax, x_ax), shape, s, final_dtype, token)
+    out_chunks = tuple(tuple(b[1] for b in p) for p in axis_plans)
+    result = da.Array(graph, name, chunks=out_chunks, dtype=final_dtype)
     plan = Plan(
         src,
         mdl,
@@ -408,51 +388,37 @@ def build(
     return result, plan
 
 
-def _resample(arr, factor, spatial, in_shape, s, out_dtype, token):
-    """Exact tiled antialiased resampling of ``arr`` along its Y and X axes by ``factor`` (< 1)."""
-    import dask.array as da
-    from dask.highlevelgraph import HighLevelGraph
+def _spatial_blocks(length: int, tile: int, halo: int, n: int, s: float):
+    """Output blocks along Y or X: ``(input window with halo, output size, what to keep)``.
 
+    Integer scale: tiles of ``tile`` input pixels, keeping the enlarged centre. Non-integer scale
+    ``s``: output blocks of ``round(tile * s)`` pixels; each reads the input pixels its rows of the
+    global resampling matrix (x``n`` result -> x``s``) touch, plus the halo, and resamples them in
+    the same task, so the network runs once per block and tiling stays exact.
+    """
+    if abs(s - n) < 1e-9:
+        out = []
+        for a in range(0, length, tile):
+            b = min(length, a + tile)
+            ra, rb = max(0, a - halo), min(length, b + halo)
+            out.append(((ra, rb), (b - a) * n, slice((a - ra) * n, (b - ra) * n)))
+        return out
     from .degradation import contributions
 
-    for k, ax in enumerate(spatial):
-        in_len = arr.shape[ax]
-        out_len = math.ceil(in_shape[ax] * s - 1e-9)
-        w, idx = contributions(in_len, out_len, factor)
-        size = max(1, round(arr.chunksize[ax] * factor))
-        out_ch = _chunks_1d(out_len, size)
-        reader = _Reader(arr, token)
-        name = f"superres-resample{ax}-{token}"
-        layers = {}
-        out_bounds = np.concatenate([[0], np.cumsum(out_ch)])
-        chunks = list(arr.chunks)
-        chunks[ax] = out_ch
-        last = k == len(spatial) - 1
-        for idx_blocks in np.ndindex(*[len(c) for c in chunks]):
-            o0, o1 = int(out_bounds[idx_blocks[ax]]), int(out_bounds[idx_blocks[ax] + 1])
-            rows_idx = idx[o0:o1]
-            lo, hi = int(rows_idx.min()), int(rows_idx.max()) + 1
-            mat = np.zeros((o1 - o0, hi - lo))
-            np.add.at(
-                mat, (np.repeat(np.arange(o1 - o0), idx.shape[1]), (rows_idx - lo).ravel()), w[o0:o1].ravel()
-            )
-            region = []
-            for d, i in enumerate(idx_blocks):
-                if d == ax:
-                    region.append((lo, hi))
-                else:
-                    b = np.concatenate([[0], np.cumsum(chunks[d])])
-                    region.append((int(b[i]), int(b[i + 1])))
-            layers[(name, *idx_blocks)] = (
-                _resample_block,
-                reader.task(region),
-                mat,
-                ax,
-                out_dtype if last else None,
-            )
-        graph = HighLevelGraph.from_collections(name, layers, dependencies=[arr])
-        arr = da.Array(graph, name, chunks=tuple(chunks), dtype=out_dtype if last else np.float32)
-    return arr
+    out_len = math.ceil(length * s - 1e-9)
+    w, idx = contributions(length * n, out_len, s / n)
+    size = max(1, round(tile * s))
+    out = []
+    for o0 in range(0, out_len, size):
+        o1 = min(out_len, o0 + size)
+        rows = idx[o0:o1]
+        lo, hi = int(rows.min()), int(rows.max()) + 1  # rows of the x n result these outputs need
+        a, b = lo // n, -(-hi // n)
+        ra, rb = max(0, a - halo), min(length, b + halo)
+        mat = np.zeros((o1 - o0, hi - lo))
+        np.add.at(mat, (np.repeat(np.arange(o1 - o0), idx.shape[1]), (rows - lo).ravel()), w[o0:o1].ravel())
+        out.append(((ra, rb), o1 - o0, (lo - ra * n, mat)))
+    return out
 
 
 def upscale(

@@ -156,9 +156,15 @@ def test_resume_after_kill_9_computes_only_missing_chunks_and_matches(tmp_path, 
     assert np.array_equal(resumed, clean)
 
 
-def test_non_integer_scale_output_and_metadata(tmp_path, textured):
+def test_non_integer_scale_output_and_metadata(tmp_path, textured, monkeypatch):
+    from napari_superres.models import SRModel
+
+    calls = []
+    real = SRModel.__call__
+    monkeypatch.setattr(SRModel, "__call__", lambda self, x: (calls.append(1), real(self, x))[1])
     out = tmp_path / "x25.ome.zarr"
     arr = nsr.upscale(textured, "espcn", 2.5, out=out, tile=40)
+    assert len(calls) == 3 * 4  # the network runs once per output block, none twice
     assert arr.shape == (243, 328)  # ceil(97 * 2.5), ceil(131 * 2.5)
     assert np.array_equal(arr[:], nsr.upscale(textured, "espcn", 2.5, tile=40).compute())
     ms = attrs(out)["ome"]["multiscales"][0]
