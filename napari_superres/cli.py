@@ -176,9 +176,7 @@ def _cmd_upscale(a) -> None:
         return
     dt = time.perf_counter() - t0
     mp = np.prod(arr.shape) / 1e6
-    from .io import open_input
-
-    src = open_input(a.input, a.axes)
+    src = last["source"]
     print(
         f"{a.input} {src.axes} {tuple(src.shape)} {src.dtype} -> {a.output} {tuple(arr.shape)} {arr.dtype}: "
         f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {a.model} x{a.scale}, "

@@ -386,6 +386,7 @@ def iter_write(
         "elapsed": time.perf_counter() - t0,
         "array": level0,
         "levels": len(shapes),
+        "source": src,
     }
 
 
