@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     u.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: automatic)")
     u.add_argument("--normalize", default="auto", help="auto, none, or LO,HI (default: auto)")
+    u.add_argument(
+        "--consistency",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N back-projection steps after the network, so downscaling the result gives the input (default: 0)",
+    )
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -167,6 +174,7 @@ def _cmd_upscale(a) -> None:
         normalize=a.normalize,
         tile=a.tile,
         device=a.device,
+        consistency=a.consistency,
         overwrite=a.overwrite,
     ):
         bar(msg)

@@ -293,6 +293,7 @@ def build(
     normalize="auto",
     tile=None,
     device="auto",
+    consistency=False,
 ):
     """The lazy enlarged array and its :class:`Plan`. Never runs the network."""
     import dask.array as da
@@ -308,6 +309,10 @@ def build(
     mdl = load_model(model, n)
     if mdl.scale != n:
         raise SuperResError(f"model {mdl.name!r} enlarges x{mdl.scale}, not x{n}; pass scale={mdl.scale}")
+    if consistency:
+        from .models.consistency import DEFAULT_ITERATIONS, with_consistency
+
+        mdl = with_consistency(mdl, DEFAULT_ITERATIONS if consistency is True else consistency)
     dev = resolve_device(device)
     mdl.to(dev)
     if src.dtype.kind not in "biuf":
@@ -430,6 +435,7 @@ def upscale(
     normalize="auto",
     tile: int | None = None,
     device: str = "auto",
+    consistency: bool | int = False,
     out=None,
     overwrite: bool = False,
     progress=None,
@@ -456,6 +462,9 @@ def upscale(
         8 halos for models with a wide receptive field.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    consistency : bool or int
+        After the network, back-project onto the input (5 iterations, or this many) so that
+        downscaling the result reproduces the input; the halo grows to keep tiling exact.
     out : path, optional
         Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
     overwrite : bool
@@ -486,8 +495,11 @@ def upscale(
             normalize=normalize,
             tile=tile,
             device=device,
+            consistency=consistency,
             overwrite=overwrite,
             progress=progress,
         )
-    result, _ = build(image, model, scale, axes=axes, normalize=normalize, tile=tile, device=device)
+    result, _ = build(
+        image, model, scale, axes=axes, normalize=normalize, tile=tile, device=device, consistency=consistency
+    )
     return result

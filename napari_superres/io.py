@@ -176,7 +176,8 @@ def open_input(image, axes: str | None = None) -> SourceImage:
     """Open what the user gave (array, zarr, dask, or a path) lazily, with axes and metadata.
 
     Paths: TIFF (level 0 of a pyramid, read through tifffile's zarr store), zarr arrays,
-    OME-Zarr (level 0 with its axes and scale), PNG/JPEG/BMP (read whole).
+    OME-Zarr (level 0 with its axes and scale), PNG/JPEG/BMP (read whole). napari image layers:
+    level 0, with the layer's scale, translate and units.
     """
     if isinstance(image, SourceImage):
         src = image
@@ -196,6 +197,10 @@ def open_input(image, axes: str | None = None) -> SourceImage:
             raise SuperResError(
                 f"unknown input format {suffix!r} for {p}; use TIFF, zarr, OME-Zarr, PNG or JPEG"
             )
+    elif type(image).__module__.startswith("napari.layers"):
+        from .layers import source_from_layer
+
+        src = source_from_layer(image)
     elif hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__"):
         src = SourceImage(image, infer_axes(image.shape) if axes is None else axes, name="image")
     else:

@@ -134,6 +134,53 @@ def _coarsen_mean(block, y_ax, x_ax, dtype):
     return cast_back(b.reshape(shape).mean(axis=tuple(reduce)), dtype)
 
 
+def pyramid_shapes(shape, y_ax: int, x_ax: int) -> list[tuple]:
+    """Level shapes: halve Y and X while the larger side exceeds PYRAMID_MIN (and both stay >= 4)."""
+    shapes = [tuple(shape)]
+    while max(shapes[-1][y_ax], shapes[-1][x_ax]) > PYRAMID_MIN and min(shapes[-1][y_ax], shapes[-1][x_ax]) >= 4:
+        sh = list(shapes[-1])
+        sh[y_ax] //= 2
+        sh[x_ax] //= 2
+        shapes.append(tuple(sh))
+    return shapes
+
+
+def level_geometry(scale0, trans0, n_levels: int, y_ax: int, x_ax: int):
+    """Per-level scale and translation lists: 2**k coarser on Y and X, pixel centres kept aligned."""
+    level_scales, level_trans = [], []
+    for k in range(n_levels):
+        f = 2**k
+        level_scales.append([v * f if d in (y_ax, x_ax) else v for d, v in enumerate(scale0)])
+        level_trans.append(
+            [t + v * (f - 1) / 2 if d in (y_ax, x_ax) else t for d, (t, v) in enumerate(zip(trans0, scale0))]
+        )
+    return level_scales, level_trans
+
+
+def build_pyramid(group, shapes, chunk0, y_ax: int, x_ax: int, workers: int):
+    """Fill levels 1.. of ``group`` by 2x2 means of the level before; yields each level number."""
+    import dask.array as da
+
+    dtype = group["0"].dtype
+    for k in range(1, len(shapes)):
+        prev = da.from_zarr(
+            group[str(k - 1)], chunks=tuple(2 * c if d in (y_ax, x_ax) else c for d, c in enumerate(chunk0))
+        )
+        lvl = prev.map_blocks(
+            _coarsen_mean,
+            y_ax,
+            x_ax,
+            dtype,
+            dtype=dtype,
+            chunks=tuple(
+                tuple(v // 2 for v in ch) if d in (y_ax, x_ax) else ch for d, ch in enumerate(prev.chunks)
+            ),
+        )
+        lvl = lvl[tuple(slice(0, n) for n in shapes[k])]
+        da.store(lvl, group[str(k)], lock=False, scheduler="threads", num_workers=max(workers, 1))
+        yield k
+
+
 def _fingerprint(plan, ranges, axes_out) -> dict:
     from . import __version__
 
@@ -175,6 +222,7 @@ def iter_write(
     normalize="auto",
     tile=None,
     device="auto",
+    consistency=False,
     overwrite=False,
     workers=None,
 ):
@@ -183,7 +231,6 @@ def iter_write(
     Stopping the iteration (or an interruption) leaves finished chunks in place; the same call
     again resumes.
     """
-    import dask.array as da
     import zarr
     from dask.optimization import cull
 
@@ -193,7 +240,9 @@ def iter_write(
     out = Path(out).expanduser()
     src = open_input(image, axes)
     _check_output(out, src)
-    result, plan = build(src, model, scale, normalize=normalize, tile=tile, device=device)
+    result, plan = build(
+        src, model, scale, normalize=normalize, tile=tile, device=device, consistency=consistency
+    )
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)
     perm = [src.axes.index(a) for a in axes_out]
     result = result.transpose(perm)
@@ -225,21 +274,8 @@ def iter_write(
     y_ax, x_ax = axes_out.index("Y"), axes_out.index("X")
     chunk0 = tuple(int(c[0]) for c in result.chunks)
     scale0, trans0 = output_geometry(src, plan.scale, axes_out)
-    shapes = [result.shape]
-    while (
-        max(shapes[-1][y_ax], shapes[-1][x_ax]) > PYRAMID_MIN and min(shapes[-1][y_ax], shapes[-1][x_ax]) >= 4
-    ):
-        sh = list(shapes[-1])
-        sh[y_ax] //= 2
-        sh[x_ax] //= 2
-        shapes.append(tuple(sh))
-    level_scales, level_trans = [], []
-    for k in range(len(shapes)):
-        f = 2**k
-        level_scales.append([v * f if d in (y_ax, x_ax) else v for d, v in enumerate(scale0)])
-        level_trans.append(
-            [t + v * (f - 1) / 2 if d in (y_ax, x_ax) else t for d, (t, v) in enumerate(zip(trans0, scale0))]
-        )
+    shapes = pyramid_shapes(result.shape, y_ax, x_ax)
+    level_scales, level_trans = level_geometry(scale0, trans0, len(shapes), y_ax, x_ax)
     channel_names = src.channel_names
     md = plan.model.metadata or {}
     provenance = {
@@ -350,22 +386,7 @@ def iter_write(
             "eta": el / computed * (total - n_done),
         }
     # ---- pyramid levels from the finished level 0
-    for k in range(1, len(shapes)):
-        prev = da.from_zarr(
-            group[str(k - 1)], chunks=tuple(2 * c if d in (y_ax, x_ax) else c for d, c in enumerate(chunk0))
-        )
-        lvl = prev.map_blocks(
-            _coarsen_mean,
-            y_ax,
-            x_ax,
-            result.dtype,
-            dtype=result.dtype,
-            chunks=tuple(
-                tuple(v // 2 for v in ch) if d in (y_ax, x_ax) else ch for d, ch in enumerate(prev.chunks)
-            ),
-        )
-        lvl = lvl[tuple(slice(0, n) for n in shapes[k])]
-        da.store(lvl, group[str(k)], lock=False, scheduler="threads", num_workers=max(nw, 1))
+    for k in build_pyramid(group, shapes, chunk0, y_ax, x_ax, nw):
         yield {
             "stage": "pyramid",
             "done": n_done,

@@ -96,20 +96,21 @@ def _modcrop(img: np.ndarray, scale: int) -> np.ndarray:
 class PairSampler:
     """Random aligned LR/HR patch pairs from whole images degraded once (noise added per batch)."""
 
-    def __init__(self, images, scale, patch, device, degradation: dict | None = None):
+    def __init__(self, images, scale, patch, device, degradation: dict | None = None, lr_images=None):
         import torch
-
-        from .degradation import degrade
 
         self.scale, self.patch, self.device = scale, patch, device
         self.deg = dict(degradation or {})
         self.lr, self.hr = [], []
-        for img in images:
+        for i, img in enumerate(images):
             hr = _modcrop(img, scale)
             if min(hr.shape) < patch * scale:
                 continue
             t = torch.from_numpy(np.ascontiguousarray(hr)).to(device)
-            lr = degrade(t[None].double(), scale, blur_sigma=self.deg.get("blur_sigma", 0.0))[0].float()
+            if lr_images is not None:  # measured pairs: the LR as given
+                lr = torch.from_numpy(np.ascontiguousarray(lr_images[i])).to(device).float()
+            else:
+                lr = _degrade(t, scale, self.deg)
             self.hr.append(t)
             self.lr.append(lr)
         if not self.hr:
@@ -224,33 +225,64 @@ def _load_checkpoint(path: Path, model, opt, device) -> tuple[int, dict]:
 
 
 # ----------------------------------------------------------------------------- loop
-def validate(model, images, scale: int, device, degradation: dict | None = None) -> float:
+def _degrade(hr, scale: int, deg: dict):
+    """The LR plane (float32 tensor) of an HR plane under the degradation model (noise added per batch)."""
+    from .degradation import degrade
+
+    return degrade(hr[None].double(), scale, blur_sigma=deg.get("blur_sigma", 0.0))[0].float()
+
+
+def check_pairs(lr_images, hr_images, scale: int) -> list:
+    """LR planes matched to HR planes: one each, each HR ``scale`` times its LR (after cropping)."""
+    if len(lr_images) != len(hr_images):
+        raise SuperResError(
+            f"{len(lr_images)} LR planes for {len(hr_images)} HR planes; give one LR image per HR image"
+        )
+    out = []
+    for lr, hr in zip(lr_images, hr_images):
+        h, w = hr.shape[0] // scale, hr.shape[1] // scale
+        if lr.shape[0] < h or lr.shape[1] < w or lr.shape[0] > h + 1 or lr.shape[1] > w + 1:
+            raise SuperResError(
+                f"an LR plane of {lr.shape[0]}x{lr.shape[1]} does not match an HR plane of "
+                f"{hr.shape[0]}x{hr.shape[1]} at x{scale}; the HR image must be {scale} times the LR one"
+            )
+        out.append(lr[:h, :w])
+    return out
+
+
+def validate(model, images, scale: int, device, degradation: dict | None = None, lr_images=None) -> float:
     """Mean PSNR (peak 1.0, ``scale`` pixels shaved) of the model on whole validation images."""
     import torch
 
-    from .degradation import degrade
     from .metrics import psnr, shave
 
     deg = degradation or {}
     vals = []
     model.module.eval()
     with torch.inference_mode():
-        for img in images:
+        for i, img in enumerate(images):
             hr = torch.from_numpy(np.ascontiguousarray(_modcrop(img, scale))).to(device)
-            lr = degrade(hr[None].double(), scale, blur_sigma=deg.get("blur_sigma", 0.0))[0].float()
+            if lr_images is not None:
+                lr = torch.from_numpy(np.ascontiguousarray(lr_images[i])).to(device).float()
+            else:
+                lr = _degrade(hr, scale, deg)
             sr = model.module(lr[None, None])[0, 0].clamp(0, 1)
             vals.append(psnr(shave(sr.cpu().numpy(), scale), shave(hr.cpu().numpy(), scale), peak=1.0))
     model.module.train()
     return float(np.mean(vals))
 
 
-def _split_validation(images: list[np.ndarray]) -> tuple[list, list]:
+def _split_validation(images: list[np.ndarray], step: int = 1, cuts=None) -> tuple[list, list]:
+    """Training and validation images: every 20th image held out, or the bottom tenth of each when few.
+
+    ``step``: the cut is a multiple of it (the scale, so LR/HR pairs are cut at the same place);
+    ``cuts``: the rows to cut at, one per image (the LR side of a pair).
+    """
     if len(images) >= 10:
         return [im for i, im in enumerate(images) if i % 20 != 19], images[19::20]
-    # few images: hold out the bottom tenth of each as the validation region
     train, val = [], []
-    for im in images:
-        cut = int(im.shape[0] * 0.9)
+    for i, im in enumerate(images):
+        cut = cuts[i] if cuts is not None else int(im.shape[0] * 0.9) // step * step
         train.append(im[:cut])
         val.append(im[cut:])
     return train, val
@@ -271,6 +303,7 @@ def iter_train(
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 500,
     val_data: Any = None,
+    lr_data: Any = None,
     val_every: int = 500,
     channel: str = "y",
     degradation: dict | None = None,
@@ -291,7 +324,15 @@ def iter_train(
         raise SuperResError("no training data given; pass a folder of images or an array")
     dev = resolve_device(device)
     images = load_images(data, channel)
-    if val_data is not None:
+    train_lr = val_lr = None
+    if lr_data is not None:  # measured LR/HR pairs: no synthetic degradation
+        lr_images = check_pairs(load_images(lr_data, channel), images, scale)
+        images = [im[: lr.shape[0] * scale, : lr.shape[1] * scale] for im, lr in zip(images, lr_images)]
+        train_imgs, val_imgs = _split_validation(images, scale)
+        train_lr, val_lr = _split_validation(lr_images, 1, [im.shape[0] // scale for im in train_imgs])
+        if val_data is not None:
+            raise SuperResError("val_data cannot be combined with lr_data; the pairs' own held-out part validates")
+    elif val_data is not None:
         train_imgs, val_imgs = images, load_images(val_data, channel)
     else:
         train_imgs, val_imgs = _split_validation(images)
@@ -306,7 +347,7 @@ def iter_train(
     if not any(p.requires_grad for p in model.module.parameters()):
         raise SuperResError(f"{arch} has no trainable parameters; choose a network such as espcn")
     model.module.to(dev).train()
-    sampler = PairSampler(train_imgs, scale, patch_size, dev, degradation)
+    sampler = PairSampler(train_imgs, scale, patch_size, dev, None if lr_data is not None else degradation, train_lr)
     opt = torch.optim.Adam(model.module.parameters(), lr=lr)
     start, info = 0, {"wall_time_s": 0.0}
     ckpt = Path(checkpoint) if checkpoint else None
@@ -333,7 +374,7 @@ def iter_train(
         done = step + 1
         msg = {"step": done, "steps": steps, "loss": loss_avg}
         if done % val_every == 0 or done == steps:
-            val_psnr = validate(model, val_imgs, scale, dev, degradation)
+            val_psnr = validate(model, val_imgs, scale, dev, degradation, val_lr)
             msg["val_psnr"] = val_psnr
         if ckpt is not None and (done % checkpoint_every == 0 or done == steps):
             info = {"wall_time_s": time.perf_counter() - t0, "val_psnr": val_psnr}
@@ -349,7 +390,9 @@ def iter_train(
         "in_channels": str(model.in_channels),
         "training_data": data_description or _describe(data),
         "channel": channel,
-        "degradation": json.dumps({"kind": "bicubic", **(degradation or {})}),
+        "degradation": json.dumps(
+            {"kind": "measured LR/HR pairs"} if lr_data is not None else {"kind": "bicubic", **(degradation or {})}
+        ),
         "input_range": "[0, 1]: luma Y/255 (BT.601, 16-235)" if channel == "y" else "[0, 1]",
         "steps": str(steps),
         "batch_size": str(batch_size),
