@@ -68,4 +68,6 @@ def astronaut():
     """napari sample: the bundled RGB photograph."""
     from .io import read_image_file
 
-    return [(read_image_file(files("napari_superres") / "data" / "astronaut.png"), {"name": "astronaut"}, "image")]
+    return [
+        (read_image_file(files("napari_superres") / "data" / "astronaut.png"), {"name": "astronaut"}, "image")
+    ]

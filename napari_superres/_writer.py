@@ -14,7 +14,9 @@ def _axes(meta: dict, ndim: int) -> str:
     from .layers import layer_axes
 
     rgb = bool(meta.get("rgb"))
-    fake = SimpleNamespace(ndim=ndim - rgb, axis_labels=meta.get("axis_labels"), rgb=rgb, name=meta.get("name"))
+    fake = SimpleNamespace(
+        ndim=ndim - rgb, axis_labels=meta.get("axis_labels"), rgb=rgb, name=meta.get("name")
+    )
     return layer_axes(fake)
 
 

@@ -33,7 +33,9 @@ def layer_axes(layer) -> str:
     elif nd in _BY_NDIM:
         axes = _BY_NDIM[nd]
     else:
-        raise SuperResError(f"a {nd}-D layer has no standard axis order; give it axis labels such as t, c, z, y, x")
+        raise SuperResError(
+            f"a {nd}-D layer has no standard axis order; give it axis labels such as t, c, z, y, x"
+        )
     if "Y" not in axes or "X" not in axes:
         raise SuperResError(f"layer {layer.name!r} has no y and x axes (axis labels {labels}); relabel them")
     return axes + ("C" if getattr(layer, "rgb", False) else "")
@@ -48,9 +50,7 @@ def source_from_layer(layer) -> SourceImage:
     """A napari image layer as a lazily sliceable :class:`SourceImage` (level 0 when multiscale)."""
     kind = getattr(layer, "_type_string", type(layer).__name__.lower())
     if kind != "image":
-        raise SuperResError(
-            f"layer {layer.name!r} is a {kind} layer; choose an image layer to enlarge"
-        )
+        raise SuperResError(f"layer {layer.name!r} is a {kind} layer; choose an image layer to enlarge")
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     if 0 in tuple(data.shape):
         raise SuperResError(f"layer {layer.name!r} is empty (shape {tuple(data.shape)}); nothing to enlarge")
@@ -133,4 +133,3 @@ def add_upscaled(viewer, layer, model="default", scale=2, *, preview: bool = Tru
     kw = layer_kwargs(layer, float(scale), name)
     data = preview_levels(layer, result) if preview else result
     return viewer.add_image(data, multiscale=preview, **kw)
-

@@ -137,7 +137,9 @@ def _coarsen_mean(block, y_ax, x_ax, dtype):
 def pyramid_shapes(shape, y_ax: int, x_ax: int) -> list[tuple]:
     """Level shapes: halve Y and X while the larger side exceeds PYRAMID_MIN (and both stay >= 4)."""
     shapes = [tuple(shape)]
-    while max(shapes[-1][y_ax], shapes[-1][x_ax]) > PYRAMID_MIN and min(shapes[-1][y_ax], shapes[-1][x_ax]) >= 4:
+    while (
+        max(shapes[-1][y_ax], shapes[-1][x_ax]) > PYRAMID_MIN and min(shapes[-1][y_ax], shapes[-1][x_ax]) >= 4
+    ):
         sh = list(shapes[-1])
         sh[y_ax] //= 2
         sh[x_ax] //= 2

@@ -331,7 +331,9 @@ def iter_train(
         train_imgs, val_imgs = _split_validation(images, scale)
         train_lr, val_lr = _split_validation(lr_images, 1, [im.shape[0] // scale for im in train_imgs])
         if val_data is not None:
-            raise SuperResError("val_data cannot be combined with lr_data; the pairs' own held-out part validates")
+            raise SuperResError(
+                "val_data cannot be combined with lr_data; the pairs' own held-out part validates"
+            )
     elif val_data is not None:
         train_imgs, val_imgs = images, load_images(val_data, channel)
     else:
@@ -347,7 +349,9 @@ def iter_train(
     if not any(p.requires_grad for p in model.module.parameters()):
         raise SuperResError(f"{arch} has no trainable parameters; choose a network such as espcn")
     model.module.to(dev).train()
-    sampler = PairSampler(train_imgs, scale, patch_size, dev, None if lr_data is not None else degradation, train_lr)
+    sampler = PairSampler(
+        train_imgs, scale, patch_size, dev, None if lr_data is not None else degradation, train_lr
+    )
     opt = torch.optim.Adam(model.module.parameters(), lr=lr)
     start, info = 0, {"wall_time_s": 0.0}
     ckpt = Path(checkpoint) if checkpoint else None
@@ -391,7 +395,9 @@ def iter_train(
         "training_data": data_description or _describe(data),
         "channel": channel,
         "degradation": json.dumps(
-            {"kind": "measured LR/HR pairs"} if lr_data is not None else {"kind": "bicubic", **(degradation or {})}
+            {"kind": "measured LR/HR pairs"}
+            if lr_data is not None
+            else {"kind": "bicubic", **(degradation or {})}
         ),
         "input_range": "[0, 1]: luma Y/255 (BT.601, 16-235)" if channel == "y" else "[0, 1]",
         "steps": str(steps),

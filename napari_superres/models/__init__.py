@@ -33,6 +33,35 @@ NAMED: dict[str, dict[str, Any]] = {
 }
 DEFAULT = "espcn"
 
+# Models a user trained or added in this session, by name: weights files (see :func:`register`).
+USER: dict[str, Path] = {}
+_LISTENERS: list = []
+
+
+def register(path: str | Path, name: str | None = None) -> str:
+    """Make a weights file pickable by ``name`` (its stem by default) everywhere; returns the name.
+
+    Widgets listening with :func:`on_registry_change` refresh their model lists at once.
+    """
+    p = Path(path).expanduser().resolve()
+    meta = read_metadata(p)
+    if "arch" not in meta or "scale" not in meta:
+        raise SuperResError(
+            f"{p} has no napari-superres metadata (arch, scale); save it with train(..., out=)"
+        )
+    key = name or p.name.split(".")[0]
+    if key in NAMED or key == "default":
+        raise SuperResError(f"{key!r} is the name of a shipped model; choose another name")
+    USER[key] = p
+    for listener in list(_LISTENERS):
+        listener()
+    return key
+
+
+def on_registry_change(callback) -> None:
+    """Call ``callback()`` whenever :func:`register` adds a model."""
+    _LISTENERS.append(callback)
+
 
 def _arch(name: str) -> dict:
     if name not in _ARCH_MODULES:
@@ -199,6 +228,13 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
                 f"{', '.join(f'x{s}' for s in have) or 'none'} (use one of those or the 'ibp' model)"
             )
         return _from_safetensors(path, name=key)
+    if key in USER:
+        model = _from_safetensors(USER[key], name=key)
+        if model.scale != _check_scale(scale):
+            raise SuperResError(
+                f"model {key!r} enlarges x{model.scale}, not x{scale}; pass scale={model.scale}"
+            )
+        return model
     path = Path(key).expanduser()
     if path.suffix in (".safetensors",) or path.exists():
         if not path.exists():
@@ -244,4 +280,22 @@ def list_models() -> list[dict]:
             row["shipped"] = True
             row["quality"] = {}
         out.append(row)
+    for name, path in USER.items():
+        meta = read_metadata(path)
+        s = int(meta["scale"])
+        quality = {
+            s: meta.get("set5_psnr", "") or (f"val {meta['val_psnr']}" if meta.get("val_psnr") else "")
+        }
+        out.append(
+            {
+                "name": name,
+                "arch": meta["arch"],
+                "default": False,
+                "trained": True,
+                "scales": [s],
+                "shipped": True,
+                "quality": quality,
+                "path": str(path),
+            }
+        )
     return out
