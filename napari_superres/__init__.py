@@ -10,15 +10,40 @@ The public API; heavy modules (torch, dask, zarr) load only when a function is f
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["upscale", "load_model", "list_models", "train", "evaluate", "SuperResError", "__version__"]
+__all__ = [
+    "upscale",
+    "add_upscaled",
+    "load_model",
+    "list_models",
+    "register",
+    "train",
+    "evaluate",
+    "SuperResError",
+    "__version__",
+]
 
 from .errors import SuperResError
 
 
 def upscale(image, model="default", scale=2, **kwargs):
+    """Enlarge an array, file, zarr or napari layer; see :func:`napari_superres.engine.upscale`."""
     from .engine import upscale as _upscale
 
     return _upscale(image, model, scale, **kwargs)
+
+
+def add_upscaled(viewer, layer, model="default", scale=2, **kwargs):
+    """Add the enlarged napari ``layer`` (or layer name) to ``viewer``, placed over it; returns the layer."""
+    from .layers import add_upscaled as _add_upscaled
+
+    return _add_upscaled(viewer, layer, model, scale, **kwargs)
+
+
+def register(path, name=None):
+    """Make a trained weights file pickable by name (its stem by default) in every model list."""
+    from .models import register as _register
+
+    return _register(path, name)
 
 
 def load_model(name_or_path="default", scale=2):

@@ -528,18 +528,20 @@ class EvaluateWidget(Container):
             _error(exc)
             return None
         self.rows = rows
+        columns = ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"]
         self.table.value = {
             "data": [
                 [
                     r["method"],
-                    round(r["psnr"], 2),
-                    round(r["ssim"], 4),
-                    round(r["consistency"], 2),
-                    round(r["seconds"], 2),
+                    f"{r['psnr']:.2f}",
+                    f"{r['ssim']:.4f}",
+                    f"{r['consistency']:.2f}",
+                    f"{r['seconds']:.2f}",
                 ]
                 for r in rows
             ],
-            "columns": ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"],
+            "index": list(range(1, len(rows) + 1)),
+            "columns": columns,
         }
         y_sc, x_sc = (float(v) for v in layer.scale[-2:])
         y_tr, x_tr = (float(v) for v in layer.translate[-2:])

@@ -53,14 +53,25 @@ def register(path: str | Path, name: str | None = None) -> str:
     if key in NAMED or key == "default":
         raise SuperResError(f"{key!r} is the name of a shipped model; choose another name")
     USER[key] = p
-    for listener in list(_LISTENERS):
-        listener()
+    for ref in list(_LISTENERS):
+        listener = ref()
+        if listener is None:
+            _LISTENERS.remove(ref)
+            continue
+        try:
+            listener()
+        except RuntimeError:  # a widget whose Qt object is gone
+            _LISTENERS.remove(ref)
     return key
 
 
 def on_registry_change(callback) -> None:
-    """Call ``callback()`` whenever :func:`register` adds a model."""
-    _LISTENERS.append(callback)
+    """Call ``callback()`` whenever :func:`register` adds a model (held weakly: widgets can close)."""
+    import weakref
+
+    _LISTENERS.append(
+        weakref.WeakMethod(callback) if hasattr(callback, "__self__") else weakref.ref(callback)
+    )
 
 
 def _arch(name: str) -> dict:
