@@ -1,7 +1,7 @@
 """Sample data for napari, bundled or made here (no downloads).
 
 ``nuclei``: a synthetic 16-bit fluorescence stack, made deterministically (seed 0) by this
-procedure: 60 ellipsoidal nuclei (radius 1.25-2.25 µm in XY, 0.6-0.9 of that in Z) with a fine chromatin
+procedure: 120 ellipsoidal nuclei (radius 2-3.2 µm in XY, 0.6-0.9 of that in Z) with a fine chromatin
 texture are placed in a 24 x 256 x 256 volume of 0.8 x 0.2 x 0.2 µm voxels; the volume is blurred
 with an anisotropic Gaussian point-spread function (sigma 1.5 voxels in Z, 1.2 in Y and X), given
 a background of 100 counts and a peak of about 3 000 counts, Poisson (shot) noise and Gaussian
@@ -21,7 +21,7 @@ NUCLEI_SHAPE = (24, 256, 256)
 NUCLEI_VOXEL_UM = (0.8, 0.2, 0.2)
 
 
-def make_nuclei(shape=NUCLEI_SHAPE, count: int = 60, seed: int = 0) -> np.ndarray:
+def make_nuclei(shape=NUCLEI_SHAPE, count: int = 120, seed: int = 0) -> np.ndarray:
     """The synthetic nuclei stack described above, as a uint16 ZYX array."""
     from scipy import ndimage
 
@@ -36,7 +36,7 @@ def make_nuclei(shape=NUCLEI_SHAPE, count: int = 60, seed: int = 0) -> np.ndarra
     vol = np.zeros(shape, np.float64)
     for _ in range(count):
         cz, cy, cx = rng.random(3) * (nz * dz, ny * dy, nx * dx)
-        r = rng.uniform(1.25, 2.25)  # µm
+        r = rng.uniform(2.0, 3.2)  # µm
         rz = r * rng.uniform(0.6, 0.9)
         inside = ((zz - cz) / rz) ** 2 + ((yy - cy) / r) ** 2 + ((xx - cx) / r) ** 2 <= 1.0
         vol = np.maximum(vol, inside * rng.uniform(0.5, 1.0))
