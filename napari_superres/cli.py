@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="N back-projection steps after the network, so downscaling the result gives the input (default: 0)",
     )
+    u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -175,6 +176,7 @@ def _cmd_upscale(a) -> None:
         tile=a.tile,
         device=a.device,
         consistency=a.consistency,
+        nodata=a.nodata,
         overwrite=a.overwrite,
     ):
         bar(msg)

@@ -41,13 +41,15 @@ def _assemble(blocks, slices):
     return np.block(blocks)[slices]
 
 
-def _stats(windows, channel_of_window, n_channels, low, high):
-    """Per-channel (lo, hi) robust percentile range of the sampled windows."""
+def _stats(windows, channel_of_window, n_channels, low, high, nodata=None):
+    """Per-channel (lo, hi) robust percentile range of the sampled windows (nodata pixels left out)."""
     from .normalize import robust_range
 
     out = np.zeros((n_channels, 2))
     for c in range(n_channels):
         vals = [np.ravel(w) for w, ch in zip(windows, channel_of_window) if ch == c]
+        if nodata is not None:
+            vals = [v[v != nodata] for v in vals]
         out[c] = robust_range(np.concatenate(vals) if vals else np.zeros(0), low, high)
     return out
 
@@ -59,6 +61,7 @@ class _TileSpec:
     crop: tuple  # per axis of the enlarged block: a slice to keep, or (offset, matrix) to resample
     out_dtype: np.dtype  # the output type (integers rounded and clipped)
     normalize: str  # "range" or "none"
+    nodata: float | None = None  # missing pixels: filled before the network, set back after
 
 
 def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
@@ -80,6 +83,10 @@ def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
     moved = np.moveaxis(block, other + [y_ax, x_ax], list(range(block.ndim)))
     lead = moved.shape[:-2]
     planes = moved.reshape(-1, *moved.shape[-2:]).astype(np.float32)
+    missing = None
+    if spec.nodata is not None:
+        missing = moved.reshape(planes.shape) == spec.nodata
+        planes = _fill_nearest(planes, missing, ranges[channel][0] if ranges is not None else 0.0)
     if spec.normalize == "range":
         lo, hi = (np.float32(v) for v in ranges[channel])
         planes = (planes - lo) / (hi - lo)
@@ -95,16 +102,50 @@ def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
         y[np.repeat(np.repeat(bad, s, axis=1), s, axis=2)] = np.nan
     if spec.normalize == "range":
         y = y * (hi - lo) + lo
+    y = _crop(y, lead, block.ndim, other, (y_ax, x_ax), spec.crop)
+    out = cast_back(y, spec.out_dtype)
+    if missing is not None:  # the mask enlarged by nearest neighbour, cut like the image
+        mask = np.repeat(np.repeat(missing, s, axis=1), s, axis=2).astype(np.float32)
+        mask = _crop(mask, lead, block.ndim, other, (y_ax, x_ax), spec.crop) >= 0.5
+        nd = np.asarray(spec.nodata, out.dtype)
+        if out.dtype.kind in "iu":  # a valid pixel must never read as nodata
+            info = np.iinfo(out.dtype)
+            out[(out == nd) & ~mask] = nd + 1 if nd < info.max else nd - 1
+        else:
+            out[(out == nd) & ~mask] = np.nextafter(nd, np.inf)
+        out[mask] = nd
+    return out
+
+
+def _crop(y, lead, ndim, other, spatial, crop):
+    """Planes ``(n, H*s, W*s)`` back into the block's layout, keeping (or resampling) the centre."""
     y = y.reshape(*lead, *y.shape[-2:])
-    y = np.moveaxis(y, list(range(block.ndim)), other + [y_ax, x_ax])
-    for axis, keep in enumerate(spec.crop):
+    y = np.moveaxis(y, list(range(ndim)), other + list(spatial))
+    for axis, keep in enumerate(crop):
         if isinstance(keep, slice):
             y = y[(slice(None),) * axis + (keep,)]
         else:  # non-integer scale: antialiased resampling rows of the global MATLAB-style matrix
             offset, mat = keep
             window = np.moveaxis(y, axis, 0)[offset : offset + mat.shape[1]]
             y = np.moveaxis(np.tensordot(mat, window, axes=(1, 0)), 0, axis)
-    return cast_back(y, spec.out_dtype)
+    return y
+
+
+def _fill_nearest(planes, missing, fallback):
+    """Missing pixels take the value of the nearest valid pixel of their plane (no edge for the network
+    to ring at); a plane with no valid pixel takes ``fallback``."""
+    from scipy import ndimage
+
+    out = planes.copy()
+    for i in range(planes.shape[0]):
+        if not missing[i].any():
+            continue
+        if missing[i].all():
+            out[i] = fallback
+            continue
+        idx = ndimage.distance_transform_edt(missing[i], return_distances=False, return_indices=True)
+        out[i] = planes[i][idx[0], idx[1]]
+    return out
 
 
 # ----------------------------------------------------------------------------- graph helpers
@@ -199,6 +240,7 @@ class Plan:
     graph: object = None
     range_key: str | None = None
     fixed_ranges: object = None
+    nodata: float | None = None
 
     def ranges(self):
         """The (n_channels, 2) normalisation ranges (computed from the sample), or None."""
@@ -241,6 +283,28 @@ def _check_scale(scale) -> float:
     return s
 
 
+def _check_nodata(nodata, dtype):
+    """``nodata`` as a number of the image's type, or None (NaN is handled as missing already)."""
+    if nodata is None:
+        return None
+    try:
+        v = float(nodata)
+    except (TypeError, ValueError):
+        raise SuperResError(f"nodata must be a number, got {nodata!r}") from None
+    if math.isnan(v):
+        return None  # NaN pixels are always treated as missing
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if not (info.min <= v <= info.max) or not v.is_integer():
+            raise SuperResError(
+                f"nodata {nodata!r} cannot occur in {dt} data (values {info.min} to {info.max}); "
+                "give the value the file uses for missing pixels"
+            )
+        return int(v)
+    return v
+
+
 def _check_normalize(normalize):
     if normalize is None or (isinstance(normalize, str) and normalize.lower() == "none"):
         return None
@@ -260,7 +324,7 @@ def _check_normalize(normalize):
     return (lo, hi)
 
 
-def _range_layer(norm, src: SourceImage, reader: _Reader, token: str):
+def _range_layer(norm, src: SourceImage, reader: _Reader, token: str, nodata=None):
     """Graph entries giving the (n_channels, 2) normalisation ranges under one key.
 
     Returns ``(layer, key, fixed)``: ``fixed`` is the array when no statistics are needed
@@ -275,7 +339,8 @@ def _range_layer(norm, src: SourceImage, reader: _Reader, token: str):
         if rng is None:
             regions, chans, n_ch = _stats_windows(src.shape, src.axes)
             key = f"superres-range-{token}"
-            task = (_stats, [reader.task(r) for r in regions], chans, n_ch, LOW_PERCENTILE, HIGH_PERCENTILE)
+            windows = [reader.task(r) for r in regions]
+            task = (_stats, windows, chans, n_ch, LOW_PERCENTILE, HIGH_PERCENTILE, nodata)
             return {key: task}, key, None
         fixed = np.tile(np.array(rng, dtype=np.float64), (n_ch, 1))
     elif isinstance(norm, tuple):
@@ -294,6 +359,7 @@ def build(
     tile=None,
     device="auto",
     consistency=False,
+    nodata=None,
 ):
     """The lazy enlarged array and its :class:`Plan`. Never runs the network."""
     import dask.array as da
@@ -330,7 +396,11 @@ def build(
             f"the image is {H}x{W} pixels (YxX); model {mdl.name!r} needs at least "
             f"{mdl.min_size}x{mdl.min_size}: check the axes or use a larger image"
         )
+    nodata = _check_nodata(src.nodata if nodata is None else nodata, src.dtype)
     halo = mdl.halo
+    # with nodata, windows reach one halo further: a missing pixel the network sees is filled from
+    # a valid pixel at most one halo away, inside the window, so tiling stays exact
+    read_halo = 2 * halo if nodata is not None else halo
     try:
         t = int(tile) if tile is not None else default_tile(halo)
     except (TypeError, ValueError):
@@ -340,11 +410,11 @@ def build(
     c_ax = axes_s.index("C") if "C" in axes_s else None
 
     src_token = _source_token(src)
-    token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev))
+    token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev), str(nodata))
     reader = _Reader(src.data, token)
     layers = dict(reader.layer)
 
-    range_layer, range_key, ranges = _range_layer(norm, src, reader, token)
+    range_layer, range_key, ranges = _range_layer(norm, src, reader, token, nodata)
     layers.update(range_layer)
     model_key = f"superres-model-{mdl.token}-{dev}"
     layers[model_key] = mdl
@@ -355,7 +425,7 @@ def build(
 
     # ---- one task per output block: window + halo through the network, keep (or resample) the centre
     axis_plans = [
-        _spatial_blocks(length, t, halo, n, s)
+        _spatial_blocks(length, t, read_halo, n, s)
         if d in (y_ax, x_ax)
         else [((i, i + 1), 1, slice(None)) for i in range(length)]
         for d, length in enumerate(shape)
@@ -370,6 +440,7 @@ def build(
             crop=tuple(b[2] for b in blocks),
             out_dtype=final_dtype,
             normalize="none" if norm is None else "range",
+            nodata=nodata,
         )
         channel = region[c_ax][0] if c_ax is not None else 0  # blocks hold one plane of one channel
         layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, channel, spec)
@@ -389,6 +460,7 @@ def build(
         graph,
         range_key if ranges is None else None,
         ranges,
+        nodata=nodata,
     )
     return result, plan
 
@@ -436,6 +508,7 @@ def upscale(
     tile: int | None = None,
     device: str = "auto",
     consistency: bool | int = False,
+    nodata=None,
     out=None,
     overwrite: bool = False,
     progress=None,
@@ -465,6 +538,11 @@ def upscale(
     consistency : bool or int
         After the network, back-project onto the input (5 iterations, or this many) so that
         downscaling the result reproduces the input; the halo grows to keep tiling exact.
+    nodata : number, optional
+        The value of missing pixels (default: the file's GDAL_NODATA tag, if any). They are left
+        out of the statistics, filled from the nearest valid pixel before the network (no ringing
+        bleeds from them), and set back to ``nodata`` in the output (the mask enlarged by nearest
+        neighbour); no valid output pixel equals ``nodata``.
     out : path, optional
         Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
     overwrite : bool
@@ -496,10 +574,19 @@ def upscale(
             tile=tile,
             device=device,
             consistency=consistency,
+            nodata=nodata,
             overwrite=overwrite,
             progress=progress,
         )
     result, _ = build(
-        image, model, scale, axes=axes, normalize=normalize, tile=tile, device=device, consistency=consistency
+        image,
+        model,
+        scale,
+        axes=axes,
+        normalize=normalize,
+        tile=tile,
+        device=device,
+        consistency=consistency,
+        nodata=nodata,
     )
     return result

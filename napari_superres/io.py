@@ -68,6 +68,8 @@ class SourceImage:
         self.channel_names = list(channel_names) if channel_names else None
         self.path = path
         self.name = name
+        self.geo = None  # GeoTIFF georeference (see napari_superres.geo), when the input has one
+        self.nodata = None  # the value of missing pixels, when the input declares one
 
     @property
     def shape(self):
@@ -153,23 +155,114 @@ def _open_zarr(path: Path):
     )
 
 
+_LENGTH_UNITS = {
+    "um": "micrometer",
+    "µm": "micrometer",
+    "micron": "micrometer",
+    "nm": "nanometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "pixel": None,
+}
+
+
+def _unit(text) -> str | None:
+    t = str(text or "").strip()
+    return _LENGTH_UNITS.get(t, t or None) if t.lower() != "pixel" else None
+
+
+def _ome_tiff_metadata(xml: str, axes: str, shape) -> dict:
+    """Pixel sizes, units, time step and channel names from OME-XML; checks Size* against the pixels."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml)
+    pixels = next((el for el in root.iter() if el.tag.endswith("}Pixels") or el.tag == "Pixels"), None)
+    if pixels is None:
+        return {}
+    a = pixels.attrib
+    for letter in "TCZYX":
+        size = a.get(f"Size{letter}")
+        if size is None:
+            continue
+        have = shape[axes.index(letter)] if letter in axes else 1
+        if int(size) != have and not (letter == "C" and int(size) == 1 and letter not in axes):
+            raise SuperResError(
+                f"the OME metadata says Size{letter}={size} but the pixel data have {have} along {letter}; "
+                "the file is inconsistent: fix its metadata (e.g. with bfconvert) before enlarging it"
+            )
+    scale, units = {}, {}
+    for letter in "XYZ":
+        if a.get(f"PhysicalSize{letter}"):
+            scale[letter] = float(a[f"PhysicalSize{letter}"])
+            units[letter] = _unit(a.get(f"PhysicalSize{letter}Unit", "µm"))
+    if a.get("TimeIncrement"):
+        scale["T"] = float(a["TimeIncrement"])
+        units["T"] = {"s": "second", "ms": "millisecond", "min": "minute", "h": "hour"}.get(
+            a.get("TimeIncrementUnit", "s"), a.get("TimeIncrementUnit", "s")
+        )
+    names = [el.attrib.get("Name", "") for el in pixels if el.tag.endswith("Channel")]
+    return {"scale": scale, "units": units, "channel_names": names if any(names) else None}
+
+
+def _imagej_metadata(tf, page) -> dict:
+    """Pixel sizes (XResolution/YResolution, spacing, finterval) and unit from an ImageJ TIFF."""
+    ij = tf.imagej_metadata or {}
+    unit = _unit(ij.get("unit"))
+    scale, units = {}, {}
+    for letter, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        res = page.tags.get(tag)
+        if res is not None and unit is not None:
+            num, den = res.value
+            if num:
+                scale[letter], units[letter] = den / num, unit
+    if ij.get("spacing") and unit is not None:
+        scale["Z"], units["Z"] = float(ij["spacing"]), unit
+    if ij.get("finterval"):
+        scale["T"], units["T"] = float(ij["finterval"]), "second"
+    return {"scale": scale, "units": units}
+
+
 def _open_tiff(path: Path):
     import tifffile
     import zarr
+
+    from .geo import pixel_size, read_geotiff
 
     try:
         with tifffile.TiffFile(path) as tf:
             series = tf.series[0]
             axes = "".join(_TIFF_AXES.get(a, a) for a in series.axes)
+            shape = tuple(series.shape)
+            if len(set(axes)) != len(axes) or set(axes) - set(OME_ORDER):
+                axes = infer_axes(shape)
+            if tf.is_ome:
+                meta = _ome_tiff_metadata(tf.ome_metadata, axes, shape)
+            elif tf.is_imagej:
+                meta = _imagej_metadata(tf, tf.pages[0])
+            else:
+                meta = {}
+            geo = read_geotiff(tf.pages[0])
         store = tifffile.imread(path, aszarr=True, level=0)
         arr = zarr.open(store, mode="r")
+    except SuperResError:
+        raise
     except Exception as exc:  # tifffile raises many types on damaged files
         raise SuperResError(
             f"cannot read {path} as TIFF ({exc.__class__.__name__}: {exc}); check the file is not damaged"
         ) from exc
-    if len(set(axes)) != len(axes) or set(axes) - set(OME_ORDER):
-        axes = infer_axes(arr.shape)
-    return SourceImage(arr, axes, path=str(path), name=path.name.split(".")[0])
+    scale = [float(meta.get("scale", {}).get(a, 1.0)) for a in axes]
+    units = {a: u for a, u in meta.get("units", {}).items() if u and a in axes}
+    if geo and "transform" in geo:  # ground units per pixel; the full georeference travels in src.geo
+        sy, sx = pixel_size(geo["transform"])
+        scale[axes.index("Y")], scale[axes.index("X")] = sy, sx
+    src = SourceImage(
+        arr, axes, scale, None, units, meta.get("channel_names"), path=str(path), name=path.name.split(".")[0]
+    )
+    if geo:
+        src.geo = {k: v for k, v in geo.items() if k != "nodata"} or None
+        src.nodata = geo.get("nodata")
+    return src
 
 
 def open_input(image, axes: str | None = None) -> SourceImage:

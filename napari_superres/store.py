@@ -186,7 +186,8 @@ def build_pyramid(group, shapes, chunk0, y_ax: int, x_ax: int, workers: int):
 def _fingerprint(plan, ranges, axes_out) -> dict:
     from . import __version__
 
-    return {
+    extra = {} if plan.nodata is None else {"nodata": plan.nodata}  # absent when unused: older outputs resume
+    return extra | {
         "model": plan.model.name,
         "arch": plan.model.arch,
         "model_token": plan.model.token,
@@ -225,6 +226,7 @@ def iter_write(
     tile=None,
     device="auto",
     consistency=False,
+    nodata=None,
     overwrite=False,
     workers=None,
 ):
@@ -237,13 +239,21 @@ def iter_write(
     from dask.optimization import cull
 
     from .engine import build
+    from .geo import enlarged
     from .io import OME_ORDER, open_input
 
     out = Path(out).expanduser()
     src = open_input(image, axes)
     _check_output(out, src)
     result, plan = build(
-        src, model, scale, normalize=normalize, tile=tile, device=device, consistency=consistency
+        src,
+        model,
+        scale,
+        normalize=normalize,
+        tile=tile,
+        device=device,
+        consistency=consistency,
+        nodata=nodata,
     )
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)
     perm = [src.axes.index(a) for a in axes_out]
@@ -289,6 +299,8 @@ def iter_write(
         "set5_psnr": md.get("set5_psnr", ""),
         "input": src.path or "array in memory",
         "normalization_ranges": fp["ranges"],
+        "nodata": plan.nodata,
+        "georeference": enlarged(src.geo, plan.scale),
         "non_integer_scale": None
         if plan.scale == plan.model_scale
         else f"x{plan.model_scale} network, then antialiased bicubic resampling by {plan.scale / plan.model_scale:.4f}",

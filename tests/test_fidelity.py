@@ -1,0 +1,140 @@
+"""Physical metadata from OME-TIFF and ImageJ TIFF, GeoTIFF georeferencing, nodata."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+import napari_superres as nsr
+from napari_superres.geo import enlarged_transform
+from napari_superres.io import open_input
+
+
+def _attrs(path):
+    return json.loads((path / "zarr.json").read_text())["attributes"]
+
+
+def _level0(path):
+    ds = _attrs(path)["ome"]["multiscales"][0]
+    return ds, ds["datasets"][0]["coordinateTransformations"]
+
+
+def test_ome_tiff_sizes_units_channels_reach_the_output(tmp_path, textured):
+    stack = np.stack([np.stack([textured, textured // 2])] * 3)  # ZCYX
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(
+        path,
+        stack,
+        metadata={
+            "axes": "ZCYX",
+            "PhysicalSizeX": 0.2,
+            "PhysicalSizeY": 0.25,
+            "PhysicalSizeZ": 1.5,
+            "Channel": {"Name": ["DAPI", "GFP"]},
+        },
+    )
+    src = open_input(path)
+    assert src.axes == "ZCYX" and src.scale == [1.5, 1.0, 0.25, 0.2]
+    assert src.units == {"X": "micrometer", "Y": "micrometer", "Z": "micrometer"}
+    assert src.channel_names == ["DAPI", "GFP"]
+    out = tmp_path / "cells_x2.ome.zarr"
+    nsr.upscale(path, "bicubic", 2, out=out)
+    ms, (scale, trans) = _level0(out)
+    assert [a["name"] for a in ms["axes"]] == ["c", "z", "y", "x"]
+    assert scale["scale"] == [1.0, 1.5, 0.125, 0.1]
+    assert trans["translation"] == pytest.approx([0, 0, -0.25 / 4, -0.2 / 4])
+    assert [a.get("unit") for a in ms["axes"]] == [None, "micrometer", "micrometer", "micrometer"]
+    assert [c["label"] for c in _attrs(out)["ome"]["omero"]["channels"]] == ["DAPI", "GFP"]
+
+
+def test_imagej_hyperstack_resolution_spacing_unit(tmp_path, textured):
+    stack = np.stack([textured] * 4).astype(np.uint16)
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(
+        path,
+        stack,
+        imagej=True,
+        resolution=(1 / 0.3, 1 / 0.3),
+        metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"},
+    )
+    src = open_input(path)
+    assert src.axes == "ZYX" and src.scale == pytest.approx([2.0, 0.3, 0.3])
+    assert src.units == {"Z": "micrometer", "Y": "micrometer", "X": "micrometer"}
+    out = tmp_path / "ij_x3.ome.zarr"
+    nsr.upscale(path, "bicubic", 3, out=out)
+    _, (scale, _) = _level0(out)
+    assert scale["scale"] == pytest.approx([2.0, 0.1, 0.1])
+
+
+def test_ome_tiff_disagreeing_with_its_pixels_is_refused(tmp_path, textured):
+    path = tmp_path / "bad.ome.tif"
+    tifffile.imwrite(path, textured, metadata={"axes": "YX", "PhysicalSizeX": 0.2})
+    with tifffile.TiffFile(path) as tf:
+        xml = tf.ome_metadata.replace(f'SizeX="{textured.shape[1]}"', 'SizeX="999"')
+    tifffile.imwrite(path, textured, description=xml, metadata=None)
+    with pytest.raises(nsr.SuperResError, match="SizeX=999 but the pixel data have 131") as err:
+        open_input(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.fixture
+def scene(tmp_path, rng):
+    """A GeoTIFF (UTM 33N, 10 m pixels) with a nodata (0) border on the left and bottom."""
+    yy, xx = np.mgrid[0:90, 0:110]
+    img = (3000 + 1000 * np.sin(yy / 5) * np.cos(xx / 7) + rng.normal(0, 50, yy.shape)).astype(np.uint16)
+    img[:, :17] = 0
+    img[70:, :] = 0
+    tags = [
+        (33550, "d", 3, (10.0, 10.0, 0.0)),
+        (33922, "d", 6, (0, 0, 0, 500000.0, 4100000.0, 0)),
+        (34735, "H", 16, (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32633)),
+        (42113, "s", 0, "0"),
+    ]
+    path = tmp_path / "scene.tif"
+    tifffile.imwrite(path, img, extratags=tags)
+    return path, img
+
+
+def test_geotiff_georeference_and_nodata(scene, tmp_path):
+    path, img = scene
+    src = open_input(path)
+    assert src.geo["transform"] == (10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)
+    assert src.nodata == 0 and src.scale == [10.0, 10.0]
+    whole = nsr.upscale(path, "espcn", 2, tile=512).compute()
+    tiled = nsr.upscale(path, "espcn", 2, tile=16).compute()
+    np.testing.assert_array_equal(tiled, whole)  # filling stays exact across tiles
+    mask = np.repeat(np.repeat(img == 0, 2, 0), 2, 1)
+    np.testing.assert_array_equal(whole == 0, mask)  # nodata exactly where the input had it
+    out = tmp_path / "scene_x2.ome.zarr"
+    nsr.upscale(path, "espcn", 2, out=out)
+    prov = _attrs(out)["napari_superres"]["provenance"]
+    assert prov["georeference"]["transform"] == [5.0, 0.0, 500000.0, 0.0, -5.0, 4100000.0]
+    assert prov["georeference"]["geokey_directory"][-1] == 32633 and prov["nodata"] == 0
+
+
+def test_nodata_fill_keeps_ringing_out(scene):
+    path, img = scene
+    filled = nsr.upscale(path, "espcn", 2).compute().astype(float)
+    ignored = nsr.upscale(path, "espcn", 2, nodata=65535).compute().astype(float)  # zeros taken as data
+    valid = np.repeat(np.repeat(img != 0, 2, 0), 2, 1)
+    edge = valid & ~np.pad(valid, 3, mode="edge")[6:, 6:]  # valid pixels near the nodata border
+    ref = np.repeat(np.repeat(img.astype(float), 2, 0), 2, 1)
+    assert np.abs(filled - ref)[edge].mean() < np.abs(ignored - ref)[edge].mean()
+
+
+def test_nodata_outside_the_type_is_refused(scene):
+    path, _ = scene
+    with pytest.raises(nsr.SuperResError, match="cannot occur in uint16"):
+        nsr.upscale(path, "espcn", 2, nodata=-9999)
+
+
+def test_enlarged_transforms_area_point_rotated():
+    t = (10.0, 0.0, 100.0, 0.0, -10.0, 200.0)
+    assert enlarged_transform(t, 2, "area") == (5.0, 0.0, 100.0, 0.0, -5.0, 200.0)
+    # point rasters: the first output pixel centre is a quarter input pixel before the first input centre
+    assert enlarged_transform(t, 2, "point") == (5.0, 0.0, 97.5, 0.0, -5.0, 202.5)
+    c, s = np.cos(0.3), np.sin(0.3)
+    rot = (10 * c, -10 * s, 0.0, 10 * s, 10 * c, 0.0)
+    a, b, _, d, e, _ = enlarged_transform(rot, 4)
+    assert (a, b, d, e) == pytest.approx((10 * c / 4, -10 * s / 4, 10 * s / 4, 10 * c / 4))
