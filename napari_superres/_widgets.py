@@ -155,6 +155,7 @@ class UpscaleWidget(Container):
         self.tile = SpinBox(label="tile (0 = auto)", value=0, min=0, max=16384, step=64)
         self.normalize = ComboBox(label="normalisation", choices=["auto", "none"])
         self.consistency = SpinBox(label="consistency steps", value=0, min=0, max=30)
+        self.nodata = LineEdit(label="nodata (empty: none)", value="")
         self.output = FileEdit(label="output .ome.zarr", mode="w", filter="*.zarr", value="")
         self.overwrite = CheckBox(text="overwrite an output made with other settings")
         self.preview_button = PushButton(text="Preview (lazy layer)")
@@ -171,6 +172,7 @@ class UpscaleWidget(Container):
                 self.tile,
                 self.normalize,
                 self.consistency,
+                self.nodata,
                 self.output,
                 self.overwrite,
                 self.preview_button,
@@ -208,8 +210,16 @@ class UpscaleWidget(Container):
         model, s = self.model.value, float(self.scale.value)
         n = int(-(-s // 1))
         load_model(model, n)  # checks the model has this scale
+        text = str(self.nodata.value).strip()
+        try:
+            nodata = float(text) if text else None
+        except ValueError:
+            raise SuperResError(
+                f"nodata must be a number (the value of missing pixels), got {text!r}"
+            ) from None
         return {
             "layer": layer,
+            "nodata": nodata,
             "model": model,
             "scale": int(s) if s.is_integer() else s,
             "device": self.device.value,

@@ -1,6 +1,6 @@
 """Make docs/images/compare_x3.png: bicubic | default model | original, on the bundled sample, x3.
 
-    python scripts/compare_figure.py
+python scripts/compare_figure.py
 """
 
 from importlib.resources import files
@@ -18,4 +18,6 @@ sr = nsr.upscale(lr, "default", 3).compute()
 bic = nsr.upscale(lr, "bicubic", 3).compute()
 crop = (slice(60, 200), slice(40, 220))
 row = np.concatenate([bic[crop], sr[crop], hr[: sr.shape[0], : sr.shape[1]][crop]], axis=1)
-Image.fromarray(row).resize((row.shape[1] * 2, row.shape[0] * 2), Image.NEAREST).save("docs/images/compare_x3.png")
+Image.fromarray(row).resize((row.shape[1] * 2, row.shape[0] * 2), Image.NEAREST).save(
+    "docs/images/compare_x3.png"
+)
