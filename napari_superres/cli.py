@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("upscale", help="upscale an image file or zarr array into OME-Zarr")
     u.add_argument("input", help="TIFF, zarr, OME-Zarr, PNG or JPEG")
-    u.add_argument("output", help="output OME-Zarr path (.zarr / .ome.zarr)")
+    u.add_argument("output", help="output OME-Zarr (.zarr / .ome.zarr) or TIFF (.tif: OME-TIFF, or GeoTIFF)")
     u.add_argument(
         "--model", default="default", help="registry name or .safetensors file (default: %(default)s)"
     )
@@ -161,12 +161,12 @@ class _ProgressBar:
 
 
 def _cmd_upscale(a) -> None:
-    from .store import iter_write
+    from .store import iter_output
 
     t0 = time.perf_counter()
     bar = _ProgressBar(a.quiet)
     last = {}
-    for msg in iter_write(
+    for msg in iter_output(
         a.input,
         a.output,
         model=a.model,

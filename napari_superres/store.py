@@ -425,10 +425,19 @@ def iter_write(
     }
 
 
+def iter_output(image, out, **kwargs):
+    """:func:`iter_write` for OME-Zarr outputs, or the TIFF writer for ``.tif`` / ``.tiff`` outputs."""
+    if str(out).lower().endswith((".tif", ".tiff")):
+        from .tiffout import iter_write_tiff
+
+        return iter_write_tiff(image, out, **kwargs)
+    return iter_write(image, out, **kwargs)
+
+
 def write(image, out, *, progress=None, **kwargs):
-    """Run :func:`iter_write` to the end and return the level-0 zarr array."""
+    """Run :func:`iter_output` to the end and return the level-0 array (zarr, or the TIFF's zarr view)."""
     last = {}
-    for msg in iter_write(image, out, **kwargs):
+    for msg in iter_output(image, out, **kwargs):
         last = msg
         if progress is not None:
             progress(msg)

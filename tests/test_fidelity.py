@@ -138,3 +138,67 @@ def test_enlarged_transforms_area_point_rotated():
     rot = (10 * c, -10 * s, 0.0, 10 * s, 10 * c, 0.0)
     a, b, _, d, e, _ = enlarged_transform(rot, 4)
     assert (a, b, d, e) == pytest.approx((10 * c / 4, -10 * s / 4, 10 * s / 4, 10 * c / 4))
+
+
+def test_geotiff_output_read_by_gdal(scene, tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    path, img = scene
+    out = tmp_path / "scene_x3.tif"
+    nsr.upscale(path, "espcn", 3, out=out)
+    assert not (tmp_path / "scene_x3.tif.partial.zarr").exists()
+    with rasterio.open(out) as ds:
+        assert tuple(ds.transform)[:6] == pytest.approx((10 / 3, 0, 500000, 0, -10 / 3, 4100000))
+        assert ds.crs.to_epsg() == 32633 and ds.nodata == 0
+        assert ds.shape == (270, 330)
+        band = ds.read(1)
+    np.testing.assert_array_equal(band == 0, np.repeat(np.repeat(img == 0, 3, 0), 3, 1))
+    with pytest.raises(nsr.SuperResError, match="exists"):
+        nsr.upscale(path, "espcn", 3, out=out)
+
+
+def test_rotated_geotiff_output(tmp_path, textured):
+    rasterio = pytest.importorskip("rasterio")
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    t = (10 * c, -10 * s, 300000.0, -10 * s, -10 * c, 5000000.0)
+    matrix = (t[0], t[1], 0, t[2], t[3], t[4], 0, t[5], 0, 0, 0, 0, 0, 0, 0, 1)
+    keys = (1, 1, 0, 2, 1024, 0, 1, 1, 3072, 0, 1, 32632)
+    path = tmp_path / "rot.tif"
+    tifffile.imwrite(path, textured, extratags=[(34264, "d", 16, matrix), (34735, "H", 12, keys)])
+    out = tmp_path / "rot_x2.tif"
+    nsr.upscale(path, "bicubic", 2, out=out)
+    with rasterio.open(out) as ds:
+        assert tuple(ds.transform)[:6] == pytest.approx((t[0] / 2, t[1] / 2, t[2], t[3] / 2, t[4] / 2, t[5]))
+        assert ds.crs.to_epsg() == 32632
+
+
+def test_ome_tiff_output_keeps_physical_metadata(tmp_path, textured):
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(
+        path,
+        np.stack([textured] * 3),
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2, "PhysicalSizeZ": 1.0},
+    )
+    out = tmp_path / "cells_x2.ome.tif"
+    nsr.upscale(path, "bicubic", 2, out=out)
+    src = open_input(out)
+    assert src.axes == "ZYX" and src.shape == (3, 194, 262)
+    assert src.scale == pytest.approx([1.0, 0.1, 0.1]) and src.units["X"] == "micrometer"
+    with tifffile.TiffFile(out) as tf:
+        assert tf.is_bigtiff and tf.pages[0].is_tiled and tf.pages[0].compression == 8  # deflate
+    np.testing.assert_array_equal(np.asarray(src.data), nsr.upscale(path, "bicubic", 2).compute())
+
+
+def test_interrupted_tiff_output_resumes(tmp_path, textured):
+    from napari_superres.store import iter_output
+
+    out = tmp_path / "field_x2.ome.tif"
+    gen = iter_output(textured, out, model="bicubic", scale=2, tile=16, workers=1)
+    for msg in gen:
+        if msg.get("done", 0) > 0:
+            break
+    gen.close()  # stopped mid-run: finished chunks kept in the partial zarr, no TIFF yet
+    assert (tmp_path / "field_x2.ome.tif.partial.zarr").exists() and not out.exists()
+    msgs = list(iter_output(textured, out, model="bicubic", scale=2, tile=16, workers=1))
+    assert "resuming" in msgs[0]["message"]
+    np.testing.assert_array_equal(tifffile.imread(out), nsr.upscale(textured, "bicubic", 2, tile=16).compute())
+    assert not (tmp_path / "field_x2.ome.tif.partial.zarr").exists()
