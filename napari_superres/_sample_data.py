@@ -21,13 +21,13 @@ NUCLEI_SHAPE = (24, 256, 256)
 NUCLEI_VOXEL_UM = (0.8, 0.2, 0.2)
 
 
-def make_nuclei(shape=NUCLEI_SHAPE, count: int = 120, seed: int = 0) -> np.ndarray:
-    """The synthetic nuclei stack described above, as a uint16 ZYX array."""
+def make_nuclei(shape=NUCLEI_SHAPE, count: int = 120, seed: int = 0, voxel=NUCLEI_VOXEL_UM, psf=(1.5, 1.2, 1.2)):
+    """The synthetic nuclei stack described above, as a uint16 ZYX array (``voxel`` in µm, ``psf`` sigmas in voxels)."""
     from scipy import ndimage
 
     rng = np.random.default_rng(seed)
     nz, ny, nx = shape
-    dz, dy, dx = NUCLEI_VOXEL_UM
+    dz, dy, dx = voxel
     zz, yy, xx = np.meshgrid(
         np.arange(nz) * dz, np.arange(ny) * dy, np.arange(nx) * dx, indexing="ij", sparse=True
     )
@@ -41,7 +41,7 @@ def make_nuclei(shape=NUCLEI_SHAPE, count: int = 120, seed: int = 0) -> np.ndarr
         inside = ((zz - cz) / rz) ** 2 + ((yy - cy) / r) ** 2 + ((xx - cx) / r) ** 2 <= 1.0
         vol = np.maximum(vol, inside * rng.uniform(0.5, 1.0))
     vol *= 0.6 + 0.4 * texture
-    vol = ndimage.gaussian_filter(vol, (1.5, 1.2, 1.2))
+    vol = ndimage.gaussian_filter(vol, psf)
     counts = 100 + 3000 * vol / max(vol.max(), 1e-9)
     noisy = rng.poisson(counts) + rng.normal(0, 5, shape)
     return np.clip(np.rint(noisy), 0, 65535).astype(np.uint16)

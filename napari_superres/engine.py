@@ -373,6 +373,10 @@ def build(
     s = _check_scale(scale)
     n = math.ceil(s - 1e-9)
     mdl = load_model(model, n)
+    if mdl.axial:
+        raise SuperResError(
+            f"model {mdl.name!r} enlarges along one axis only; use napari_superres.isotropic for Z stacks"
+        )
     if mdl.scale != n:
         raise SuperResError(f"model {mdl.name!r} enlarges x{mdl.scale}, not x{n}; pass scale={mdl.scale}")
     if consistency:

@@ -183,6 +183,39 @@ def build_pyramid(group, shapes, chunk0, y_ax: int, x_ax: int, workers: int):
         yield k
 
 
+def write_ome(arr, out, axes, scale, translation, units, name, channel_names=None, attrs=None):
+    """Write a (dask) array in OME axis order to a new OME-Zarr at ``out`` with a pyramid; not resumable.
+
+    For arrays that are cheap to recompute (a layer, the isotropic result); the enlarged images of
+    :func:`iter_write` go through its resumable path instead.
+    """
+    import dask.array as da
+    import zarr
+
+    y_ax, x_ax = axes.index("Y"), axes.index("X")
+    chunk0 = tuple(min(n, 256) if d in (y_ax, x_ax) else 1 for d, n in enumerate(arr.shape))
+    arr = da.asarray(arr).rechunk(chunk0)
+    shapes = pyramid_shapes(arr.shape, y_ax, x_ax)
+    sc, tr = level_geometry(list(scale), list(translation), len(shapes), y_ax, x_ax)
+    attributes = {"ome": ome_attrs(axes, sc, tr, units, name, channel_names)}
+    if attrs:
+        attributes["napari_superres"] = attrs
+    group = zarr.open_group(str(out), mode="w-", zarr_format=3, attributes=attributes)
+    for k, sh in enumerate(shapes):
+        group.create_array(
+            str(k),
+            shape=sh,
+            chunks=chunk0,
+            dtype=arr.dtype,
+            fill_value=0,
+            dimension_names=[a.lower() for a in axes],
+        )
+    da.store(arr, group["0"], lock=False)
+    for _ in build_pyramid(group, shapes, chunk0, y_ax, x_ax, workers=os.cpu_count() or 1):
+        pass
+    return group["0"]
+
+
 def _fingerprint(plan, ranges, axes_out) -> dict:
     from . import __version__
 

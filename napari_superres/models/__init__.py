@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import SuperResError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-_ARCH_MODULES = ("bicubic", "ibp", "espcn")
+_ARCH_MODULES = ("bicubic", "ibp", "espcn", "axial")
 
 # Named models a user can pick: architecture, configuration, and whether weights are needed.
 NAMED: dict[str, dict[str, Any]] = {
@@ -123,6 +123,7 @@ class SRModel:
     config: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     min_size: int = 3
+    axial: bool = False  # enlarges rows only (isotropic mode), not Y and X
 
     @property
     def parameters(self) -> int:
@@ -185,6 +186,7 @@ def build(arch: str, scale: int, config: dict | None = None, name: str | None = 
         size_multiple=int(spec["size_multiple"]),
         module=module,
         config=config,
+        axial=bool(spec.get("axial", False)),
     )
 
 
