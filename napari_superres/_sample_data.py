@@ -21,7 +21,9 @@ NUCLEI_SHAPE = (24, 256, 256)
 NUCLEI_VOXEL_UM = (0.8, 0.2, 0.2)
 
 
-def make_nuclei(shape=NUCLEI_SHAPE, count: int = 120, seed: int = 0, voxel=NUCLEI_VOXEL_UM, psf=(1.5, 1.2, 1.2)):
+def make_nuclei(
+    shape=NUCLEI_SHAPE, count: int = 120, seed: int = 0, voxel=NUCLEI_VOXEL_UM, psf=(1.5, 1.2, 1.2)
+):
     """The synthetic nuclei stack described above, as a uint16 ZYX array (``voxel`` in µm, ``psf`` sigmas in voxels)."""
     from scipy import ndimage
 

@@ -54,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    i = sub.add_parser("isotropic", help="enlarge Z of an anisotropic stack to match XY (self-supervised)")
+    i.add_argument("input", help="TIFF, OME-TIFF, zarr or OME-Zarr with a Z axis")
+    i.add_argument("output", help="output OME-Zarr path")
+    i.add_argument("--axes", default=None, help="axis order such as ZYX (default: from the file)")
+    i.add_argument("--factor", type=int, default=None, help="Z enlargement (default: Z spacing / XY spacing)")
+    i.add_argument("--steps", type=int, default=300, help="training steps on the stack's XY planes")
+    i.add_argument("--blur-sigma", type=float, default=0.0, help="axial blur in XY pixels (default: none)")
+    i.add_argument("--model", default=None, help="a saved axial model (.safetensors) instead of training")
+    i.add_argument("--save-model", default=None, help="save the trained axial model here (.safetensors)")
+    i.add_argument("--overwrite", action="store_true")
+
     sub.add_parser("models", help="list the models, their scales and measured quality")
 
     b = sub.add_parser("bench", help="PSNR/SSIM on a benchmark folder with the standard protocol")
@@ -194,6 +205,31 @@ def _cmd_upscale(a) -> None:
     )
 
 
+def _cmd_isotropic(a) -> None:
+    from . import isotropic as iso
+
+    def show(msg):
+        print(f"step {msg['step']}/{msg['steps']}  loss {msg['loss']:.4f}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    arr = iso.isotropic(
+        a.input,
+        axes=a.axes,
+        factor=a.factor,
+        model=a.model,
+        blur_sigma=a.blur_sigma,
+        steps=a.steps,
+        out=a.output,
+        overwrite=a.overwrite,
+        progress=show,
+    )
+    if a.save_model:
+        from .training import save_weights
+
+        save_weights(iso.last_model, a.save_model, iso.last_model.metadata)
+    print(f"{a.input} -> {a.output} {tuple(arr.shape)} {arr.dtype}: {time.perf_counter() - t0:.1f} s")
+
+
 def _cmd_models(a) -> None:
     from .models import list_models
 
@@ -268,6 +304,7 @@ COMMANDS = {
     "perf": "_cmd_perf",
     "train": "_cmd_train",
     "upscale": "_cmd_upscale",
+    "isotropic": "_cmd_isotropic",
     "models": "_cmd_models",
     "bench": "_cmd_bench",
     "demo": "_cmd_demo",

@@ -88,11 +88,13 @@ def train_axial(
     from .models import build
     from .training import _load_checkpoint, _save_checkpoint
 
-    planes = [np.asarray(p, np.float32) for p in planes if min(p.shape) >= patch_size * factor]
-    if not planes:
+    planes = [np.asarray(p, np.float32) for p in planes]
+    side = min(min(p.shape) for p in planes) if planes else 0
+    patch_size = min(patch_size, side // factor)  # small volumes: smaller patches
+    if patch_size < 6:
         raise SuperResError(
-            f"the XY planes are smaller than one {patch_size * factor}-pixel training patch; "
-            "use a larger volume or a smaller factor"
+            f"the XY planes ({side} pixels a side) are too small to learn a x{factor} restoration from; "
+            f"they need at least {6 * factor} pixels a side"
         )
     torch.manual_seed(seed)
     model = build("axial", factor, config)

@@ -31,14 +31,20 @@ def main(factor: int = 4, steps: int = 300, axial_blur: float = 0.0) -> None:
     lr = np.clip(np.rint(lr), 0, 65535).astype(np.uint16)
     bic = _resize_axis(torch.from_numpy(lr.astype(np.float64)), 0, gt.shape[0], float(factor)).numpy()
     t0 = time.perf_counter()
-    sr = isotropic(lr, axes="ZYX", factor=factor, steps=steps, blur_sigma=axial_blur).compute().astype(np.float64)
+    sr = (
+        isotropic(lr, axes="ZYX", factor=factor, steps=steps, blur_sigma=axial_blur)
+        .compute()
+        .astype(np.float64)
+    )
     dt = time.perf_counter() - t0
     lo, hi = robust_range(gt)
     cut = slice(2 * factor, -2 * factor)
     p_bic = psnr(bic[cut], gt[cut], peak=hi - lo)
     p_sr = psnr(sr[cut], gt[cut], peak=hi - lo)
     print(f"factor {factor}, axial blur {axial_blur}, {steps} steps, {dt:.0f} s (train + apply, 2-core CPU)")
-    print(f"PSNR vs ground truth: bicubic along Z {p_bic:.2f} dB, isotropic {p_sr:.2f} dB ({p_sr - p_bic:+.2f} dB)")
+    print(
+        f"PSNR vs ground truth: bicubic along Z {p_bic:.2f} dB, isotropic {p_sr:.2f} dB ({p_sr - p_bic:+.2f} dB)"
+    )
 
 
 if __name__ == "__main__":

@@ -200,5 +200,7 @@ def test_interrupted_tiff_output_resumes(tmp_path, textured):
     assert (tmp_path / "field_x2.ome.tif.partial.zarr").exists() and not out.exists()
     msgs = list(iter_output(textured, out, model="bicubic", scale=2, tile=16, workers=1))
     assert "resuming" in msgs[0]["message"]
-    np.testing.assert_array_equal(tifffile.imread(out), nsr.upscale(textured, "bicubic", 2, tile=16).compute())
+    np.testing.assert_array_equal(
+        tifffile.imread(out), nsr.upscale(textured, "bicubic", 2, tile=16).compute()
+    )
     assert not (tmp_path / "field_x2.ome.tif.partial.zarr").exists()
