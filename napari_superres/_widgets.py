@@ -1,6 +1,6 @@
 """The napari dock widgets: Upscale, Train / fine-tune, Evaluate.
 
-A thin surface: the work is done by generators of the library (``store.iter_write``,
+A thin surface: the work is done by generators of the library (``store.iter_output``,
 ``training.iter_train``) and plain functions (``layers``, ``evaluation.compare``); the widgets
 only collect settings, run the generators in a ``thread_worker`` with a napari progress bar and a
 Cancel button, and turn results into placed layers. Errors become one-line notifications.
@@ -156,7 +156,7 @@ class UpscaleWidget(Container):
         self.normalize = ComboBox(label="normalisation", choices=["auto", "none"])
         self.consistency = SpinBox(label="consistency steps", value=0, min=0, max=30)
         self.nodata = LineEdit(label="nodata (empty: none)", value="")
-        self.output = FileEdit(label="output .ome.zarr", mode="w", filter="*.zarr", value="")
+        self.output = FileEdit(label="output .ome.zarr / .tif", mode="w", filter="*.zarr *.tif", value="")
         self.overwrite = CheckBox(text="overwrite an output made with other settings")
         self.preview_button = PushButton(text="Preview (lazy layer)")
         self.run_button = PushButton(text="Write to zarr")
@@ -244,7 +244,7 @@ class UpscaleWidget(Container):
 
     def write(self, *_):
         """Write the result to the output zarr in the background; add it as a layer when done."""
-        from .store import iter_write
+        from .store import iter_output
 
         try:
             kw = self.settings()
@@ -252,11 +252,11 @@ class UpscaleWidget(Container):
             if out in ("", "."):
                 raise SuperResError("no output path; choose where to write the .ome.zarr")
             out_path = Path(out).expanduser()
-            if out_path.suffix.lower() != ".zarr":
+            if out_path.suffix.lower() not in (".zarr", ".tif", ".tiff"):
                 out_path = out_path.with_name(out_path.name + ".ome.zarr")
             layer = kw.pop("layer")
             src_layer, model, s = layer, kw["model"], kw["scale"]
-            gen = iter_write(layer, out_path, overwrite=bool(self.overwrite.value), **kw)
+            gen = iter_output(layer, out_path, overwrite=bool(self.overwrite.value), **kw)
         except SuperResError as exc:
             _error(exc)
             return None
@@ -280,19 +280,22 @@ class UpscaleWidget(Container):
         return self.job.start(gen, message, done, "Upscaling")
 
     def add_written(self, layer, out_path: Path, model: str, scale):
-        """Add the written OME-Zarr, read back lazily, placed over ``layer``."""
+        """Add the written OME-Zarr (or TIFF), read back lazily, placed over ``layer``."""
         import dask.array as da
         import zarr
 
-        from .io import OME_ORDER
+        from .io import OME_ORDER, open_input
         from .layers import layer_axes, layer_kwargs
 
-        group = zarr.open_group(str(out_path), mode="r")
-        n = len(group.attrs["ome"]["multiscales"][0]["datasets"])
         axes = layer_axes(layer)
-        written = "".join(a for a in OME_ORDER if a in axes)
+        written = "".join(a for a in OME_ORDER if a in axes)  # outputs are in OME axis order
         perm = [written.index(a) for a in axes]  # back to the layer's own axis order
-        levels = [da.from_zarr(group[str(k)]).transpose(perm) for k in range(n)]
+        if out_path.suffix.lower() == ".zarr":
+            group = zarr.open_group(str(out_path), mode="r")
+            n = len(group.attrs["ome"]["multiscales"][0]["datasets"])
+            levels = [da.from_zarr(group[str(k)]).transpose(perm) for k in range(n)]
+        else:
+            n, levels = 1, [da.from_zarr(open_input(out_path).data).transpose(perm)]
         kw = layer_kwargs(layer, float(scale), model)
         kw["metadata"]["napari_superres"]["path"] = str(out_path)
         for old in list(self.viewer.layers):  # the written result replaces its lazy preview

@@ -204,3 +204,28 @@ def test_interrupted_tiff_output_resumes(tmp_path, textured):
         tifffile.imread(out), nsr.upscale(textured, "bicubic", 2, tile=16).compute()
     )
     assert not (tmp_path / "field_x2.ome.tif.partial.zarr").exists()
+
+
+def test_multiband_geotiff_band_by_band(tmp_path, rng):
+    rasterio = pytest.importorskip("rasterio")
+    gains = np.array([1000, 2000, 3000, 4000, 5000, 6000])[:, None, None]
+    bands = (rng.random((6, 60, 70)) * gains + 100).astype(np.uint16)  # 6 bands, very different ranges
+    bands[:, :8, :] = 0
+    tags = [
+        (33550, "d", 3, (20.0, 20.0, 0.0)),
+        (33922, "d", 6, (0, 0, 0, 400000.0, 5000000.0, 0)),
+        (34735, "H", 16, (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32631)),
+        (42113, "s", 0, "0"),
+    ]
+    path = tmp_path / "bands.tif"
+    tifffile.imwrite(path, bands, photometric="minisblack", planarconfig="separate", extratags=tags)
+    assert open_input(path).axes == "CYX"
+    out = tmp_path / "bands_x2.tif"
+    nsr.upscale(path, "espcn", 2, out=out)
+    with rasterio.open(out) as ds:
+        assert ds.count == 6 and ds.shape == (120, 140) and ds.crs.to_epsg() == 32631
+        got = ds.read()
+    for b in range(6):  # each band keeps its own intensity scale (per-band statistics)
+        valid = got[b][16:]
+        assert abs(np.median(valid) - np.median(bands[b][8:])) < 0.05 * gains[b, 0, 0]
+        assert (got[b][:16] == 0).all()

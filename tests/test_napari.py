@@ -310,3 +310,17 @@ def test_sample_data_is_deterministic_16_bit():
     assert meta["scale"] == (0.8, 0.2, 0.2) and a.max() > 2000 and a.min() < 200
     ((photo, _, _),) = astronaut()
     assert photo.shape == (320, 320, 3) and photo.dtype == np.uint8
+
+
+def test_upscale_widget_writes_ome_tiff(make_napari_viewer, qtbot, tmp_path, stack):
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="cells", scale=(2.0, 0.5, 0.5))
+    w = _dock(viewer, "Upscale")
+    w.model.value = "bicubic"
+    w.output.value = str(tmp_path / "cells_x2.ome.tif")
+    w.write()
+    _wait(qtbot, w.job)
+    new = viewer.layers["cells x2 (bicubic)"]
+    np.testing.assert_array_equal(np.asarray(new.data), nsr.upscale(stack, "bicubic", 2).compute())
+    np.testing.assert_allclose(new.scale, [2.0, 0.25, 0.25])
+    assert not (tmp_path / "cells_x2.ome.tif.partial.zarr").exists()
