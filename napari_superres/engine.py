@@ -412,6 +412,16 @@ def build(
     if t < 1 or (tile is not None and t != tile):
         raise SuperResError(f"tile must be a positive number of input pixels, got {tile!r}")
     c_ax = axes_s.index("C") if "C" in axes_s else None
+    if not mdl.exact_tiling and (H > t or W > t):
+        import warnings
+
+        warnings.warn(
+            f"model {mdl.name!r} is not exactly tileable (global pooling): each {t}-pixel tile is read "
+            f"with a {halo}-pixel halo, and tiles can differ slightly from a whole-image run; "
+            "a larger tile= makes the difference smaller",
+            UserWarning,
+            stacklevel=3,
+        )
 
     src_token = _source_token(src)
     token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev), str(nodata))

@@ -343,6 +343,11 @@ def iter_train(
         arch = model.arch
         config = {**model.config, "in_channels": model.in_channels}
     else:
+        from .models import NAMED
+
+        if arch in NAMED:  # a named configuration such as "edsr-lite"
+            config = {**NAMED[arch]["config"], **(config or {})}
+            arch = NAMED[arch]["arch"]
         config = dict(config or {})
         torch.manual_seed(seed)  # reproducible initialisation
         model = build(arch, scale, config)

@@ -23,13 +23,50 @@ from typing import Any
 from ..errors import SuperResError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-_ARCH_MODULES = ("bicubic", "ibp", "espcn", "axial")
+_ARCH_MODULES = (
+    "bicubic",
+    "ibp",
+    "espcn",
+    "axial",
+    "srcnn",
+    "fsrcnn",
+    "vdsr",
+    "drrn",
+    "lapsrn",
+    "edsr",
+    "rdn",
+    "rcan",
+    "dbpn",
+)
 
 # Named models a user can pick: architecture, configuration, and whether weights are needed.
 NAMED: dict[str, dict[str, Any]] = {
     "bicubic": {"arch": "bicubic", "config": {}, "trained": False},
     "ibp": {"arch": "ibp", "config": {"iterations": 10}, "trained": False},
     "espcn": {"arch": "espcn", "config": {}, "trained": True},
+    # the deep-CNN family: published configurations and "lite" ones that train on a CPU
+    "srcnn": {"arch": "srcnn", "config": {}, "trained": True},
+    "fsrcnn": {"arch": "fsrcnn", "config": {}, "trained": True},
+    "vdsr": {"arch": "vdsr", "config": {}, "trained": True},
+    "vdsr-lite": {"arch": "vdsr", "config": {"layers": 10, "features": 32}, "trained": True},
+    "drrn": {"arch": "drrn", "config": {}, "trained": True},
+    "drrn-lite": {"arch": "drrn", "config": {"units": 9, "features": 32}, "trained": True},
+    "lapsrn": {"arch": "lapsrn", "config": {}, "trained": True},
+    "lapsrn-lite": {"arch": "lapsrn", "config": {"depth": 5, "features": 32}, "trained": True},
+    "edsr-baseline": {"arch": "edsr", "config": {"blocks": 16, "features": 64}, "trained": True},
+    "edsr": {"arch": "edsr", "config": {"blocks": 32, "features": 256, "res_scale": 0.1}, "trained": True},
+    "edsr-lite": {"arch": "edsr", "config": {"blocks": 16, "features": 32, "skip": True}, "trained": True},
+    "rdn": {"arch": "rdn", "config": {}, "trained": True},
+    "rdn-lite": {"arch": "rdn", "config": {"d": 4, "c": 4, "g": 16, "g0": 32, "skip": True}, "trained": True},
+    "rcan": {"arch": "rcan", "config": {}, "trained": True},
+    "rcan-lite": {
+        "arch": "rcan",
+        "config": {"groups": 3, "blocks": 4, "features": 32, "skip": True},
+        "trained": True,
+    },
+    "dbpn": {"arch": "dbpn", "config": {}, "trained": True},
+    "dbpn-recursive": {"arch": "dbpn", "config": {"recursive": True}, "trained": True},
+    "dbpn-lite": {"arch": "dbpn", "config": {"stages": 3, "features": 32, "entry": 64}, "trained": True},
 }
 DEFAULT = "espcn"
 
@@ -181,8 +218,10 @@ def build(arch: str, scale: int, config: dict | None = None, name: str | None = 
         arch=arch,
         scale=scale,
         in_channels=in_channels,
-        halo=int(spec["halo"](config)),
-        exact_tiling=bool(spec["exact_tiling"]),
+        halo=int(spec["halo"](config, scale)),
+        exact_tiling=bool(
+            spec["exact_tiling"](config) if callable(spec["exact_tiling"]) else spec["exact_tiling"]
+        ),
         size_multiple=int(spec["size_multiple"]),
         module=module,
         config=config,

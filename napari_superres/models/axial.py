@@ -36,7 +36,7 @@ class AxialSR(nn.Module):
         return up + self.body(up)
 
 
-def halo(config: dict) -> int:
+def halo(config: dict, scale: int = 2) -> int:
     """Receptive-field radius in input pixels along the columns (the rows need ceil(layers/scale) + 2 more)."""
     return int(config.get("layers", 5))
 

@@ -19,7 +19,7 @@ class Bicubic(nn.Module):
 ARCH = {
     "name": "bicubic",
     "build": Bicubic,
-    "halo": lambda config: BicubicUpsample.radius,
+    "halo": lambda config, scale=2: BicubicUpsample.radius,
     "scales": (2, 3, 4, 5, 6, 7, 8),
     "exact_tiling": True,
     "size_multiple": 1,

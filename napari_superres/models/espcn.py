@@ -44,7 +44,7 @@ class ESPCN(nn.Module):
         return y
 
 
-def halo(config: dict) -> int:
+def halo(config: dict, scale: int = 2) -> int:
     """Receptive-field radius in input pixels."""
     r = conv_radius(config.get("kernels", (5, 3, 3)))
     if config.get("residual", True):

@@ -31,7 +31,7 @@ class IBP(nn.Module):
         return est
 
 
-def halo(config: dict) -> int:
+def halo(config: dict, scale: int = 2) -> int:
     # each iteration looks 2 LR pixels further through the downsampling and 2 through the enlargement
     return BicubicUpsample.radius + 4 * int(config.get("iterations", 10))
 

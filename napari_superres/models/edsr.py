@@ -1,0 +1,79 @@
+"""EDSR (Lim et al., CVPRW 2017): a deep residual body without batch norm, sub-pixel upsampling.
+
+Published configurations: ``baseline`` (16 blocks x 64 channels, 1.37 M parameters at x2) and the
+full EDSR (32 x 256, residual scaling 0.1, 40.7 M). ``lite`` (16 x 32, with a bicubic global skip)
+trains on a CPU. Options from the same theory, usable inside the residual body: channel
+(``attention="ca"``) or frequency-aware (``"fa"``) attention in every block, dilated convolutions
+with increasing rates (``dilations=(1, 2, 4)``, cycled over the blocks; rates sharing a factor leave
+a gridding pattern, so mix in rate 1), and a neighbourhood self-attention block every
+``nonlocal_every`` blocks.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .blocks import BicubicUpsample, NeighbourhoodAttention, ResBlock, Upsampler, conv
+
+CONFIGS = {
+    "baseline": {"blocks": 16, "features": 64, "res_scale": 1.0, "skip": False},
+    "full": {"blocks": 32, "features": 256, "res_scale": 0.1, "skip": False},
+    "lite": {"blocks": 16, "features": 32, "res_scale": 1.0, "skip": True},
+}
+
+
+class EDSR(nn.Module):
+    def __init__(
+        self,
+        scale: int = 2,
+        in_channels: int = 1,
+        blocks: int = 16,
+        features: int = 64,
+        res_scale: float = 1.0,
+        skip: bool = False,
+        attention: str | None = None,
+        dilations: tuple = (1,),
+        nonlocal_every: int = 0,
+        window: int = 5,
+    ):
+        super().__init__()
+        self.head = conv(in_channels, features, 3)
+        body = []
+        for i in range(blocks):
+            body.append(
+                ResBlock(features, res_scale, dilation=dilations[i % len(dilations)], attention=attention)
+            )
+            if nonlocal_every and (i + 1) % nonlocal_every == 0:
+                body.append(NeighbourhoodAttention(features, window))
+        body.append(conv(features, features, 3))
+        self.body = nn.Sequential(*body)
+        self.tail = nn.Sequential(Upsampler(scale, features), conv(features, in_channels, 3))
+        self.skip = BicubicUpsample(scale) if skip else None
+
+    def forward(self, x):
+        f = self.head(x)
+        y = self.tail(f + self.body(f))
+        return y + self.skip(x) if self.skip is not None else y
+
+
+def halo(config: dict, scale: int = 2) -> int:
+    blocks = int(config.get("blocks", 16))
+    dil = tuple(config.get("dilations", (1,)))
+    r = 1 + sum(2 * dil[i % len(dil)] for i in range(blocks)) + 1  # head, blocks, body end
+    if config.get("attention") == "fa":
+        r += 2 * blocks
+    every = int(config.get("nonlocal_every", 0))
+    if every:
+        r += (blocks // every) * (int(config.get("window", 5)) // 2)
+    return r + Upsampler.radius(scale) + 1  # upsampler, tail conv
+
+
+ARCH = {
+    "name": "edsr",
+    "build": EDSR,
+    "halo": halo,
+    "scales": (2, 3, 4),
+    "exact_tiling": lambda config: config.get("attention") is None,
+    "size_multiple": 1,
+    "paper": "Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, CVPRW 2017",
+}

@@ -1,0 +1,65 @@
+"""LapSRN (Lai et al., CVPR 2017): Laplacian-pyramid, progressive x2 levels.
+
+Each level embeds features (``depth`` 3x3 convolutions with leaky ReLU), enlarges them x2 with a
+transposed convolution and predicts a residual; the image branch enlarges the previous level's
+image x2 with its own transposed convolution and adds the residual. x2 is one level, x4 two, x8
+three; every intermediate level is a valid output. ``lite``: depth 5, 32 maps.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .blocks import conv
+
+
+class _Level(nn.Module):
+    def __init__(self, in_ch: int, features: int, depth: int, first: bool):
+        super().__init__()
+        layers = [conv(in_ch, features, 3), nn.LeakyReLU(0.2, inplace=True)] if first else []
+        for _ in range(depth):
+            layers += [conv(features, features, 3), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [
+            nn.ConvTranspose2d(features, features, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        self.features = nn.Sequential(*layers)
+        self.residual = conv(features, in_ch, 3)
+        self.image = nn.ConvTranspose2d(in_ch, in_ch, 4, stride=2, padding=1)
+
+    def forward(self, feat, img):
+        feat = self.features(feat)
+        return feat, self.image(img) + self.residual(feat)
+
+
+class LapSRN(nn.Module):
+    def __init__(self, scale: int = 2, in_channels: int = 1, features: int = 64, depth: int = 10):
+        super().__init__()
+        n = scale.bit_length() - 1
+        self.levels = nn.ModuleList([_Level(in_channels, features, depth, first=i == 0) for i in range(n)])
+
+    def forward(self, x):
+        feat, img = x, x
+        for level in self.levels:
+            feat, img = level(feat, img)
+        return img
+
+
+def halo(config: dict, scale: int = 2) -> int:
+    depth = int(config.get("depth", 10))
+    r, f = 0.0, 1
+    for i in range(scale.bit_length() - 1):  # each level at twice the resolution of the last
+        r += (depth + (1 if i == 0 else 0) + 2) / f + 1
+        f *= 2
+    return int(r) + 2
+
+
+ARCH = {
+    "name": "lapsrn",
+    "build": LapSRN,
+    "halo": halo,
+    "scales": (2, 4, 8),
+    "exact_tiling": True,
+    "size_multiple": 1,
+    "paper": "Lai et al., Deep Laplacian Pyramid Networks for Fast and Accurate Super-Resolution, CVPR 2017",
+}

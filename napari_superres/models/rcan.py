@@ -1,0 +1,70 @@
+"""RCAN (Zhang et al., ECCV 2018): residual in residual with channel attention.
+
+10 residual groups of 20 residual channel-attention blocks (64 maps, reduction 16): 15.4 M
+parameters. Each block re-weights its channels by a squeeze-and-excitation attention computed
+from a *global* average pool, so a tile sees different statistics than the whole image: tiling is
+not exact (marked so); the engine reads each tile with a generous halo, which keeps the
+difference small (measured in docs/models.md). ``lite``: 3 groups x 4 blocks, 32 maps.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .blocks import BicubicUpsample, ResBlock, Upsampler, conv
+
+
+class Group(nn.Module):
+    def __init__(self, features: int, blocks: int, reduction: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            *[ResBlock(features, attention="ca", reduction=reduction) for _ in range(blocks)],
+            conv(features, features, 3),
+        )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class RCAN(nn.Module):
+    def __init__(
+        self,
+        scale: int = 2,
+        in_channels: int = 1,
+        groups: int = 10,
+        blocks: int = 20,
+        features: int = 64,
+        reduction: int = 16,
+        skip: bool = False,
+    ):
+        super().__init__()
+        self.head = conv(in_channels, features, 3)
+        self.body = nn.Sequential(
+            *[Group(features, blocks, reduction) for _ in range(groups)], conv(features, features, 3)
+        )
+        self.tail = nn.Sequential(Upsampler(scale, features), conv(features, in_channels, 3))
+        self.skip = BicubicUpsample(scale) if skip else None
+
+    def forward(self, x):
+        f = self.head(x)
+        y = self.tail(f + self.body(f))
+        return y + self.skip(x) if self.skip is not None else y
+
+
+TILING_HALO = 48  # input pixels read around each tile: the convolutions' reach is far larger, and the
+# attention's is the whole image, so no halo is exact; this one keeps the measured difference small
+
+
+def halo(config: dict, scale: int = 2) -> int:
+    return TILING_HALO
+
+
+ARCH = {
+    "name": "rcan",
+    "build": RCAN,
+    "halo": halo,
+    "scales": (2, 3, 4),
+    "exact_tiling": False,
+    "size_multiple": 1,
+    "paper": "Zhang et al., Image Super-Resolution Using Very Deep Residual Channel Attention Networks, ECCV 2018",
+}
