@@ -575,32 +575,12 @@ def upscale(
     >>> big.shape, big.dtype
     ((1200, 1600), dtype('uint16'))
     """
+    opts = dict(
+        axes=axes, normalize=normalize, tile=tile, device=device, consistency=consistency, nodata=nodata
+    )
     if out is not None:
         from .store import write
 
-        return write(
-            image,
-            out,
-            model=model,
-            scale=scale,
-            axes=axes,
-            normalize=normalize,
-            tile=tile,
-            device=device,
-            consistency=consistency,
-            nodata=nodata,
-            overwrite=overwrite,
-            progress=progress,
-        )
-    result, _ = build(
-        image,
-        model,
-        scale,
-        axes=axes,
-        normalize=normalize,
-        tile=tile,
-        device=device,
-        consistency=consistency,
-        nodata=nodata,
-    )
+        return write(image, out, model=model, scale=scale, overwrite=overwrite, progress=progress, **opts)
+    result, _ = build(image, model, scale, **opts)
     return result

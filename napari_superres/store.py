@@ -183,6 +183,20 @@ def build_pyramid(group, shapes, chunk0, y_ax: int, x_ax: int, workers: int):
         yield k
 
 
+def _create_levels(group, out: Path, shapes, chunk0, dtype, axes: str) -> None:
+    """The pyramid's arrays that do not exist yet (a resumed run keeps the ones it has)."""
+    for k, sh in enumerate(shapes):
+        if not (out / str(k) / "zarr.json").exists():
+            group.create_array(
+                str(k),
+                shape=sh,
+                chunks=chunk0,
+                dtype=dtype,
+                fill_value=0,
+                dimension_names=[a.lower() for a in axes],  # NGFF 0.5 requires them
+            )
+
+
 def write_ome(arr, out, axes, scale, translation, units, name, channel_names=None, attrs=None):
     """Write a (dask) array in OME axis order to a new OME-Zarr at ``out`` with a pyramid; not resumable.
 
@@ -201,15 +215,7 @@ def write_ome(arr, out, axes, scale, translation, units, name, channel_names=Non
     if attrs:
         attributes["napari_superres"] = attrs
     group = zarr.open_group(str(out), mode="w-", zarr_format=3, attributes=attributes)
-    for k, sh in enumerate(shapes):
-        group.create_array(
-            str(k),
-            shape=sh,
-            chunks=chunk0,
-            dtype=arr.dtype,
-            fill_value=0,
-            dimension_names=[a.lower() for a in axes],
-        )
+    _create_levels(group, Path(out), shapes, chunk0, arr.dtype, axes)
     da.store(arr, group["0"], lock=False)
     for _ in build_pyramid(group, shapes, chunk0, y_ax, x_ax, workers=os.cpu_count() or 1):
         pass
@@ -368,16 +374,7 @@ def iter_write(
                 },
             },
         )
-    for k, sh in enumerate(shapes):
-        if not (out / str(k) / "zarr.json").exists():
-            group.create_array(
-                str(k),
-                shape=sh,
-                chunks=chunk0,
-                dtype=result.dtype,
-                fill_value=0,
-                dimension_names=[a.lower() for a in axes_out],  # NGFF 0.5 requires them
-            )
+    _create_levels(group, out, shapes, chunk0, result.dtype, axes_out)
     level0 = group["0"]
     marker_dir = out / MARKERS
     marker_dir.mkdir(exist_ok=True)

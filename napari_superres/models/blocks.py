@@ -168,6 +168,23 @@ class Upsampler(nn.Sequential):
         return scale.bit_length() - 1 if scale & (scale - 1) == 0 else 1
 
 
+class SubPixelResNet(nn.Module):
+    """head convolution -> ``body`` (with a long skip) -> sub-pixel upsampler and output convolution,
+    plus, with ``skip``, the bicubic enlargement of the input (EDSR, RCAN)."""
+
+    def __init__(self, scale: int, in_channels: int, features: int, body: list, skip: bool = False):
+        super().__init__()
+        self.head = conv(in_channels, features, 3)
+        self.body = nn.Sequential(*body, conv(features, features, 3))
+        self.tail = nn.Sequential(Upsampler(scale, features), conv(features, in_channels, 3))
+        self.skip = BicubicUpsample(scale) if skip else None
+
+    def forward(self, x):
+        f = self.head(x)
+        y = self.tail(f + self.body(f))
+        return y + self.skip(x) if self.skip is not None else y
+
+
 def hr_radius_to_lr(radius_hr: int, scale: int) -> int:
     """The input-pixel halo of a network that works on the bicubic-enlarged image (SRCNN, VDSR, DRRN)."""
     return -(-radius_hr // scale) + BicubicUpsample.radius

@@ -11,18 +11,10 @@ a gridding pattern, so mix in rate 1), and a neighbourhood self-attention block 
 
 from __future__ import annotations
 
-from torch import nn
-
-from .blocks import BicubicUpsample, NeighbourhoodAttention, ResBlock, Upsampler, conv
-
-CONFIGS = {
-    "baseline": {"blocks": 16, "features": 64, "res_scale": 1.0, "skip": False},
-    "full": {"blocks": 32, "features": 256, "res_scale": 0.1, "skip": False},
-    "lite": {"blocks": 16, "features": 32, "res_scale": 1.0, "skip": True},
-}
+from .blocks import NeighbourhoodAttention, ResBlock, SubPixelResNet, Upsampler
 
 
-class EDSR(nn.Module):
+class EDSR(SubPixelResNet):
     def __init__(
         self,
         scale: int = 2,
@@ -36,8 +28,6 @@ class EDSR(nn.Module):
         nonlocal_every: int = 0,
         window: int = 5,
     ):
-        super().__init__()
-        self.head = conv(in_channels, features, 3)
         body = []
         for i in range(blocks):
             body.append(
@@ -45,15 +35,7 @@ class EDSR(nn.Module):
             )
             if nonlocal_every and (i + 1) % nonlocal_every == 0:
                 body.append(NeighbourhoodAttention(features, window))
-        body.append(conv(features, features, 3))
-        self.body = nn.Sequential(*body)
-        self.tail = nn.Sequential(Upsampler(scale, features), conv(features, in_channels, 3))
-        self.skip = BicubicUpsample(scale) if skip else None
-
-    def forward(self, x):
-        f = self.head(x)
-        y = self.tail(f + self.body(f))
-        return y + self.skip(x) if self.skip is not None else y
+        super().__init__(scale, in_channels, features, body, skip)
 
 
 def halo(config: dict, scale: int = 2) -> int:

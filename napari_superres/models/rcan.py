@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import BicubicUpsample, ResBlock, Upsampler, conv
+from .blocks import ResBlock, SubPixelResNet, conv
 
 
 class Group(nn.Module):
@@ -26,7 +26,7 @@ class Group(nn.Module):
         return x + self.body(x)
 
 
-class RCAN(nn.Module):
+class RCAN(SubPixelResNet):
     def __init__(
         self,
         scale: int = 2,
@@ -37,18 +37,9 @@ class RCAN(nn.Module):
         reduction: int = 16,
         skip: bool = False,
     ):
-        super().__init__()
-        self.head = conv(in_channels, features, 3)
-        self.body = nn.Sequential(
-            *[Group(features, blocks, reduction) for _ in range(groups)], conv(features, features, 3)
+        super().__init__(
+            scale, in_channels, features, [Group(features, blocks, reduction) for _ in range(groups)], skip
         )
-        self.tail = nn.Sequential(Upsampler(scale, features), conv(features, in_channels, 3))
-        self.skip = BicubicUpsample(scale) if skip else None
-
-    def forward(self, x):
-        f = self.head(x)
-        y = self.tail(f + self.body(f))
-        return y + self.skip(x) if self.skip is not None else y
 
 
 TILING_HALO = 48  # input pixels read around each tile: the convolutions' reach is far larger, and the
