@@ -149,10 +149,52 @@ def _fill_nearest(planes, missing, fallback):
 
 
 # ----------------------------------------------------------------------------- graph helpers
+_PROCESS_CACHE: dict = {}  # per process: opened sources and loaded models, by their reference
+_PROCESS_LOCK = __import__("threading").Lock()
+
+
+class PathSource:
+    """A file input by reference: each process (a dask.distributed worker) opens it once itself and
+    reads windows through its own chunk cache, so nothing but the path travels with the tasks."""
+
+    def __init__(self, path: str, axes: str, shape: tuple, dtype):
+        self.path, self.axes, self.shape, self.dtype = path, axes, tuple(shape), np.dtype(dtype)
+
+    def _cache(self):
+        from .io import ChunkCache, open_input
+
+        key = ("source", self.path, self.axes)
+        with _PROCESS_LOCK:
+            if key not in _PROCESS_CACHE:
+                data = open_input(self.path, self.axes).data
+                chunked = not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None
+                _PROCESS_CACHE[key] = ChunkCache(data) if chunked else data
+            return _PROCESS_CACHE[key]
+
+    def __getitem__(self, slices):
+        return np.asarray(self._cache()[slices])
+
+
+def _process_model(origin: str, scale: int, consistency: int, device: str, token: str):
+    """The model, loaded once per process from its registry name or weights file (graph tasks call this)."""
+    from .models import load_model
+
+    key = ("model", origin, scale, consistency, device, token)
+    with _PROCESS_LOCK:
+        if key not in _PROCESS_CACHE:
+            mdl = load_model(origin, scale)
+            if consistency:
+                from .models.consistency import with_consistency
+
+                mdl = with_consistency(mdl, consistency)
+            _PROCESS_CACHE[key] = mdl.to(device)
+        return _PROCESS_CACHE[key]
+
+
 class _Reader:
     """Makes graph tasks that read a window of the source, whatever kind of array it is."""
 
-    def __init__(self, data, token):
+    def __init__(self, data, token, path_source=None):
         import dask.array as da
 
         self.data = data
@@ -161,7 +203,9 @@ class _Reader:
         if self.is_dask:
             self.deps = [data]
         else:
-            if not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None:
+            if path_source is not None:
+                data = path_source
+            elif not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None:
                 from .io import ChunkCache
 
                 data = ChunkCache(data)  # decode each stored chunk once, not once per tile touching it
@@ -425,13 +469,25 @@ def build(
 
     src_token = _source_token(src)
     token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev), str(nodata))
-    reader = _Reader(src.data, token)
+    # files are read by reference (each worker process opens them itself)
+    by_path = (
+        src.path is not None
+        and not isinstance(src.data, np.ndarray)
+        and src.path.lower().endswith((".tif", ".tiff", ".btf", ".tf8", ".zarr"))
+    )
+    path_source = PathSource(src.path, src.axes, src.shape, src.dtype) if by_path else None
+    reader = _Reader(src.data, token, path_source)
     layers = dict(reader.layer)
 
     range_layer, range_key, ranges = _range_layer(norm, src, reader, token, nodata)
     layers.update(range_layer)
     model_key = f"superres-model-{mdl.token}-{dev}"
-    layers[model_key] = mdl
+    if mdl.origin is not None:  # loaded once per process from its name or file, never shipped whole
+        iters = int(mdl.config.get("consistency_iterations", 0))
+        layers[model_key] = (_process_model, mdl.origin, n, iters, str(dev), mdl.token)
+        _PROCESS_CACHE.setdefault(("model", mdl.origin, n, iters, str(dev), mdl.token), mdl)
+    else:
+        layers[model_key] = mdl
 
     final_dtype = np.dtype(np.float32) if norm is None else src.dtype
     if final_dtype.kind == "f" and final_dtype.itemsize < 4:
@@ -526,6 +582,7 @@ def upscale(
     out=None,
     overwrite: bool = False,
     progress=None,
+    scheduler=None,
 ):
     """Enlarge ``image`` with a super-resolution model, lazily and seam-free.
 
@@ -563,6 +620,8 @@ def upscale(
         Replace an existing output made with other settings.
     progress : callable, optional
         Called with a dict ``{"done": chunks, "total": chunks, ...}`` while writing.
+    scheduler : dask.distributed Client or address, optional
+        Where ``out`` is computed (default: the active Client, if any, else local threads).
 
     Returns
     -------
@@ -581,6 +640,15 @@ def upscale(
     if out is not None:
         from .store import write
 
-        return write(image, out, model=model, scale=scale, overwrite=overwrite, progress=progress, **opts)
+        return write(
+            image,
+            out,
+            model=model,
+            scale=scale,
+            overwrite=overwrite,
+            progress=progress,
+            scheduler=scheduler,
+            **opts,
+        )
     result, _ = build(image, model, scale, **opts)
     return result

@@ -326,6 +326,12 @@ class ChunkCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
+    def __getstate__(self):  # sent to another process: the array travels, the cache starts empty there
+        return {"array": self.array, "max_bytes": self.max_bytes}
+
+    def __setstate__(self, state):
+        self.__init__(state["array"], state["max_bytes"])
+
     def _chunk(self, idx: tuple) -> np.ndarray:
         with self._lock:
             hit = self._cache.get(idx)

@@ -254,6 +254,50 @@ def _run(graph, keys, workers: int):
     return get(graph, keys, num_workers=workers)
 
 
+def _progress(n_done: int, total: int, computed: int, px_per_block: int, t0: float) -> dict:
+    el = time.perf_counter() - t0
+    return {
+        "stage": "level0",
+        "done": n_done,
+        "total": total,
+        "elapsed": el,
+        "mp_per_s": computed * px_per_block / 1e6 / max(el, 1e-9),
+        "eta": el / max(computed, 1) * (total - n_done),
+    }
+
+
+def _client(scheduler):
+    """The dask.distributed Client to run on: ``scheduler`` itself, one for an address, the active
+    Client when ``scheduler`` is None, or None for the local threads."""
+    if isinstance(scheduler, str) and scheduler in ("threads", "sync", "local"):
+        return None
+    if scheduler is None:
+        try:
+            from distributed import default_client
+        except ImportError:
+            return None
+        try:
+            return default_client()
+        except ValueError:  # no active client
+            return None
+    if isinstance(scheduler, str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SuperResError(
+                "scheduler= an address needs dask.distributed; pip install distributed"
+            ) from None
+        try:
+            return Client(scheduler, timeout=10)
+        except OSError as exc:
+            raise SuperResError(
+                f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address"
+            ) from None
+    if not hasattr(scheduler, "get") or not hasattr(scheduler, "cancel"):
+        raise SuperResError(f"scheduler must be a dask.distributed Client or an address, got {scheduler!r}")
+    return scheduler
+
+
 def iter_write(
     image,
     out,
@@ -268,11 +312,14 @@ def iter_write(
     nodata=None,
     overwrite=False,
     workers=None,
+    scheduler=None,
 ):
     """Write the enlarged image to an OME-Zarr; yields progress dicts; the last has ``"array"``.
 
     Stopping the iteration (or an interruption) leaves finished chunks in place; the same call
-    again resumes.
+    again resumes. ``scheduler``: a dask.distributed Client or scheduler address (default: the
+    active Client, if any, else local threads); workers then read their input windows and write
+    their chunks themselves, so the input and output paths must be on storage they share.
     """
     import zarr
     from dask.optimization import cull
@@ -385,6 +432,9 @@ def iter_write(
     total = len(all_idx)
     n_done = total - len(todo)
     nw = int(workers) if workers else (os.cpu_count() or 1)
+    client = _client(scheduler)
+    if client is not None:
+        nw = max(1, sum(client.nthreads().values()))
     dsk = dict(result.__dask_graph__())
     if plan.range_key is not None:  # computed once above; without this every group would sample again
         dsk[plan.range_key] = ranges
@@ -415,20 +465,26 @@ def iter_write(
             )
             keys.append(key)
         sub, _ = cull(dsk, keys)
-        _run(sub, keys, nw)
+        if client is None:
+            _run(sub, keys, nw)
+            n_done += len(batch)
+            computed += len(batch)
+            yield _progress(n_done, total, computed, px_per_block, t0)
+        else:  # progress from the futures as they finish; stopping cancels the ones still running
+            from distributed import as_completed
+
+            futures = client.get(sub, keys, sync=False)
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    n_done += 1
+                    computed += 1
+                    yield _progress(n_done, total, computed, px_per_block, t0)
+            except BaseException:
+                client.cancel(futures)
+                raise
         for k in keys:
             del dsk[k]
-        n_done += len(batch)
-        computed += len(batch)
-        el = time.perf_counter() - t0
-        yield {
-            "stage": "level0",
-            "done": n_done,
-            "total": total,
-            "elapsed": el,
-            "mp_per_s": computed * px_per_block / 1e6 / max(el, 1e-9),
-            "eta": el / computed * (total - n_done),
-        }
     # ---- pyramid levels from the finished level 0
     for k in build_pyramid(group, shapes, chunk0, y_ax, x_ax, nw):
         yield {

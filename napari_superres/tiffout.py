@@ -77,9 +77,13 @@ def iter_write_tiff(image, out, *, overwrite=False, **kwargs):
     import tifffile
     import zarr
 
-    from .store import iter_write
+    from .io import open_input
+    from .store import _same_place, iter_write
 
     out = Path(out).expanduser()
+    src = open_input(image, kwargs.get("axes"))
+    if src.path and _same_place(out, Path(src.path)):
+        raise SuperResError(f"output {out} is the input or inside it; choose another output path")
     if out.exists() and not overwrite:
         raise SuperResError(
             f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another"
@@ -88,7 +92,7 @@ def iter_write_tiff(image, out, *, overwrite=False, **kwargs):
         raise SuperResError(f"output {out} is a folder; choose a file name ending in .tif")
     partial = out.with_name(out.name + ".partial.zarr")
     last = {}
-    for msg in iter_write(image, partial, overwrite=overwrite, **kwargs):
+    for msg in iter_write(src, partial, overwrite=overwrite, **kwargs):
         if msg.get("stage") == "done":
             last = msg
             break
@@ -143,8 +147,5 @@ def iter_write_tiff(image, out, *, overwrite=False, **kwargs):
     shutil.rmtree(partial, ignore_errors=True)
     result = zarr.open(tifffile.imread(out, aszarr=True), mode="r")
     last.pop("already_complete", None)  # the zarr was finished by an earlier run; the TIFF is new
-    if "source" not in last:
-        from .io import open_input
-
-        last["source"] = open_input(image, kwargs.get("axes"))
+    last.setdefault("source", src)
     yield {**last, "stage": "done", "array": result, "levels": 1}

@@ -161,6 +161,7 @@ class SRModel:
     metadata: dict = field(default_factory=dict)
     min_size: int = 3
     axial: bool = False  # enlarges rows only (isotropic mode), not Y and X
+    origin: str | None = None  # the registry name or weights file it was loaded from (None: built in memory)
 
     @property
     def parameters(self) -> int:
@@ -271,6 +272,7 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
         if not entry["trained"]:
             model = build(entry["arch"], scale, entry["config"], name=key)
             model.metadata = {"arch": entry["arch"], "training": "none (classical method)"}
+            model.origin = key
             return model
         path = weights_path(key, scale)
         if not path.exists():
@@ -279,9 +281,12 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
                 f"model {key!r} has no x{scale} weights; it has "
                 f"{', '.join(f'x{s}' for s in have) or 'none'} (use one of those or the 'ibp' model)"
             )
-        return _from_safetensors(path, name=key)
+        model = _from_safetensors(path, name=key)
+        model.origin = key
+        return model
     if key in USER:
         model = _from_safetensors(USER[key], name=key)
+        model.origin = str(USER[key])
         if model.scale != _check_scale(scale):
             raise SuperResError(
                 f"model {key!r} enlarges x{model.scale}, not x{scale}; pass scale={model.scale}"
@@ -291,7 +296,9 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
     if path.suffix in (".safetensors",) or path.exists():
         if not path.exists():
             raise SuperResError(f"weights file {path} does not exist; check the path")
-        return _from_safetensors(path)
+        model = _from_safetensors(path)
+        model.origin = str(path.resolve())
+        return model
     close = difflib.get_close_matches(key, [*NAMED, "default"], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise SuperResError(

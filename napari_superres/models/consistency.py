@@ -54,4 +54,5 @@ def with_consistency(model, iterations: int = DEFAULT_ITERATIONS):
         halo=model.halo + BicubicUpsample.radius + 4 * iterations,
         module=BackProjected(model.module, model.scale, iterations).eval(),
         config={**model.config, "consistency_iterations": iterations},
+        origin=model.origin,
     )
