@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         help="N back-projection steps after the network, so downscaling the result gives the input (default: 0)",
     )
     u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
+    u.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (default: local)")
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -188,6 +189,7 @@ def _cmd_upscale(a) -> None:
         device=a.device,
         consistency=a.consistency,
         nodata=a.nodata,
+        scheduler=a.scheduler or "threads",
         overwrite=a.overwrite,
     ):
         bar(msg)
