@@ -516,8 +516,9 @@ class EvaluateWidget(Container):
                 world = step[len(step) - nd + i] if len(step) >= nd else 0
                 index.append(int(np.clip(world, 0, src.shape[i] - 1)))
         plane = np.asarray(src.data[tuple(index)])
-        if layer.rgb:
-            plane = rgb_to_y(plane[..., :3].astype(np.float64) * (255.0 / max(np.iinfo(plane.dtype).max, 1)))
+        if layer.rgb:  # luma, on the 0-255 scale whatever the type (floats are taken as 0-1)
+            peak = np.iinfo(plane.dtype).max if plane.dtype.kind in "iu" else 1.0
+            plane = rgb_to_y(plane[..., :3].astype(np.float64) * (255.0 / peak))
         return plane
 
     def evaluate(self, *_):
