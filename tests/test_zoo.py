@@ -113,3 +113,21 @@ def test_fine_tuning_on_the_users_image_beats_the_generic_model(textured):
         return psnr(sr[2:-2, 2:-2], hr[2:-2, 2:-2], peak=1.0)
 
     assert score(model) > score("espcn") + 0.2
+
+
+def test_consistency_step_agrees_with_the_input_and_tiles_exactly(textured):
+    from napari_superres.degradation import resize
+    from napari_superres.metrics import psnr
+
+    img = (textured / 65535.0).astype(np.float32)
+    plain = nsr.upscale(img, "espcn", 2, normalize=None).compute()
+    whole = nsr.upscale(img, "espcn", 2, normalize=None, consistency=5, tile=1000).compute()
+    tiled = nsr.upscale(img, "espcn", 2, normalize=None, consistency=5, tile=20).compute()
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+    def agreement(sr):
+        back = resize(torch.from_numpy(sr.astype(np.float64))[None], 0.5, img.shape)[0].numpy()
+        return psnr(back, img, peak=1.0)
+
+    assert agreement(whole) > agreement(plain) + 3  # downscaling the result gives the input back
+    assert nsr.load_model("espcn+bp5", 2).halo == nsr.load_model("espcn", 2).halo + 22

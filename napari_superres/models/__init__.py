@@ -258,12 +258,19 @@ def _from_safetensors(path: Path, name: str | None = None) -> SRModel:
 def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -> SRModel:
     """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or ``.safetensors`` path.
 
+    ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
+
     Raises :class:`SuperResError` with the close names for an unknown name, and the available
     scales for a scale the model lacks.
     """
     if isinstance(name_or_path, SRModel):
         return name_or_path
     key = str(name_or_path)
+    base, sep, steps = key.rpartition("+bp")
+    if sep and steps.isdigit() and base:  # "espcn+bp5": the model, then 5 back-projection steps
+        from .consistency import with_consistency
+
+        return with_consistency(load_model(base, scale), int(steps))
     if key == "default":
         key = DEFAULT
     if key in NAMED:
