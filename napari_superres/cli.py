@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--size", type=int, default=2048, help="image side in pixels (default: %(default)s)")
     f.add_argument("--device", default="auto")
     f.add_argument("--tile", type=int, default=None)
-    f.add_argument("--stages", default="raw,raw-tiles,memory,zarr", help="comma-separated subset")
+    f.add_argument("--stages", default="raw,raw-tiles,memory,zarr,monai", help="comma-separated subset")
 
     d = sub.add_parser("demo", help="the main job on the bundled sample image and bundled weights")
     d.add_argument("output", nargs="?", default="superres-demo.ome.zarr")
