@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         help="N back-projection steps after the network, so downscaling the result gives the input (default: 0)",
     )
     u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
+    u.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
     u.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (default: local)")
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--model", action="append", default=None, help="model name or path (repeatable)")
     b.add_argument("--scale", type=int, action="append", default=None, help="scale (repeatable; default 2)")
     b.add_argument("--device", default="auto")
+    b.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
     b.add_argument("--record", action="store_true", help="write the figures into the weights' metadata")
 
     t = sub.add_parser("train", help="train or fine-tune a model; resumes from --checkpoint")
@@ -189,6 +191,7 @@ def _cmd_upscale(a) -> None:
         device=a.device,
         consistency=a.consistency,
         nodata=a.nodata,
+        precision=a.precision,
         scheduler=a.scheduler or "threads",
         overwrite=a.overwrite,
     ):
@@ -250,7 +253,7 @@ def _cmd_bench(a) -> None:
     models = a.model or ["bicubic", "default"]
     if "bicubic" not in models:
         models = ["bicubic", *models]
-    rows = evaluate(a.dirs, models, a.scale or [2], device=a.device)
+    rows = evaluate(a.dirs, models, a.scale or [2], device=a.device, precision=a.precision)
     print(format_table(rows))
     if a.record:
         from .models import DEFAULT, NAMED, weights_path

@@ -62,6 +62,8 @@ class _TileSpec:
     out_dtype: np.dtype  # the output type (integers rounded and clipped)
     normalize: str  # "range" or "none"
     nodata: float | None = None  # missing pixels: filled before the network, set back after
+    halo: int = 0  # the model's reach, for splitting a tile that does not fit in the device's memory
+    precision: str = "fp32"  # or "bf16" / "fp16": autocast, faster on GPUs, not bit-exact across tiles
 
 
 def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
@@ -95,8 +97,9 @@ def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
     if has_bad:  # NaN/Inf: filled with 0 for the network, NaN again in the output
         planes = np.where(bad, 0.0, planes).astype(np.float32)
     dev = next(iter(model.module.parameters()), torch.zeros(0)).device
-    x = torch.from_numpy(planes)[:, None].to(dev)
-    y = model(x)[:, 0].float().cpu().numpy()
+    x = torch.from_numpy(planes)[:, None]
+    x = x.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else x.to(dev)
+    y = _forward(model, x, spec.halo, spec.precision)[:, 0].float().cpu().numpy()
     s = spec.scale
     if has_bad:
         y[np.repeat(np.repeat(bad, s, axis=1), s, axis=2)] = np.nan
@@ -146,6 +149,60 @@ def _fill_nearest(planes, missing, fallback):
         idx = ndimage.distance_transform_edt(missing[i], return_distances=False, return_indices=True)
         out[i] = planes[i][idx[0], idx[1]]
     return out
+
+
+_DEVICE_LOCKS: dict = {}
+PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _device_lock(dev):
+    """One caller at a time per GPU (dask threads would only contend for it); none on the CPU."""
+    import contextlib
+    import threading
+
+    if dev.type == "cpu":
+        return contextlib.nullcontext()
+    with _PROCESS_LOCK:
+        return _DEVICE_LOCKS.setdefault(str(dev), threading.Lock())
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _forward(model, x, halo: int, precision: str = "fp32"):
+    """``model(x)``, on an out-of-memory error split and retried: first the batch of planes, then
+    the tile itself into two halves that each keep ``halo`` pixels of context, so the joined
+    result is the same as the whole one."""
+    import torch
+
+    try:
+        with _device_lock(x.device):
+            if PRECISIONS[precision] is None:
+                return model(x)
+            with torch.autocast(x.device.type, dtype=getattr(torch, PRECISIONS[precision])):
+                return model(x).float()
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _is_oom(exc):
+            raise
+        if x.device.type == "cuda":
+            torch.cuda.empty_cache()
+    if x.shape[0] > 1:
+        h = x.shape[0] // 2
+        return torch.cat([_forward(model, x[:h], halo, precision), _forward(model, x[h:], halo, precision)])
+    axis = x.ndim - 2 if x.shape[-2] >= x.shape[-1] else x.ndim - 1
+    n, s = x.shape[axis], model.scale
+    if n < 2 * halo + 16:
+        raise SuperResError(
+            f"the device ran out of memory on a {x.shape[-2]}x{x.shape[-1]} tile even after splitting; "
+            "use a smaller tile= or device='cpu'"
+        )
+    mid = n // 2
+    top = _forward(model, x.narrow(axis, 0, mid + halo), halo, precision).narrow(axis, 0, mid * s)
+    rest = _forward(model, x.narrow(axis, mid - halo, n - mid + halo), halo, precision)
+    return torch.cat([top, rest.narrow(axis, halo * s, (n - mid) * s)], dim=axis)
 
 
 # ----------------------------------------------------------------------------- graph helpers
@@ -285,6 +342,7 @@ class Plan:
     range_key: str | None = None
     fixed_ranges: object = None
     nodata: float | None = None
+    precision: str = "fp32"
 
     def ranges(self):
         """The (n_channels, 2) normalisation ranges (computed from the sample), or None."""
@@ -404,6 +462,7 @@ def build(
     device="auto",
     consistency=False,
     nodata=None,
+    precision="fp32",
 ):
     """The lazy enlarged array and its :class:`Plan`. Never runs the network."""
     import dask.array as da
@@ -428,6 +487,10 @@ def build(
 
         mdl = with_consistency(mdl, DEFAULT_ITERATIONS if consistency is True else consistency)
     dev = resolve_device(device)
+    if precision not in PRECISIONS:
+        raise SuperResError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp16" and dev.type == "cpu":
+        raise SuperResError("fp16 runs on GPUs; on the CPU use precision='bf16' or 'fp32'")
     mdl.to(dev)
     if src.dtype.kind not in "biuf":
         raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
@@ -468,7 +531,7 @@ def build(
         )
 
     src_token = _source_token(src)
-    token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev), str(nodata))
+    token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev), str(nodata), precision)
     # files are read by reference (each worker process opens them itself)
     by_path = (
         src.path is not None
@@ -511,6 +574,8 @@ def build(
             out_dtype=final_dtype,
             normalize="none" if norm is None else "range",
             nodata=nodata,
+            halo=halo,
+            precision=precision,
         )
         channel = region[c_ax][0] if c_ax is not None else 0  # blocks hold one plane of one channel
         layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, channel, spec)
@@ -531,6 +596,7 @@ def build(
         range_key if ranges is None else None,
         ranges,
         nodata=nodata,
+        precision=precision,
     )
     return result, plan
 
@@ -579,6 +645,7 @@ def upscale(
     device: str = "auto",
     consistency: bool | int = False,
     nodata=None,
+    precision: str = "fp32",
     out=None,
     overwrite: bool = False,
     progress=None,
@@ -614,6 +681,9 @@ def upscale(
         out of the statistics, filled from the nearest valid pixel before the network (no ringing
         bleeds from them), and set back to ``nodata`` in the output (the mask enlarged by nearest
         neighbour); no valid output pixel equals ``nodata``.
+    precision : "fp32", "bf16" or "fp16"
+        Autocast the network to a 16-bit type (faster on GPUs; fp16 only there). Not bit-exact
+        across tiles; the quality cost is measured in docs/benchmarks.md.
     out : path, optional
         Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
     overwrite : bool
@@ -635,7 +705,13 @@ def upscale(
     ((1200, 1600), dtype('uint16'))
     """
     opts = dict(
-        axes=axes, normalize=normalize, tile=tile, device=device, consistency=consistency, nodata=nodata
+        axes=axes,
+        normalize=normalize,
+        tile=tile,
+        device=device,
+        consistency=consistency,
+        nodata=nodata,
+        precision=precision,
     )
     if out is not None:
         from .store import write

@@ -52,8 +52,10 @@ def _hr_images(folder: Path) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def evaluate_image(model, hr_rgb: np.ndarray, device=None) -> tuple[float, float, float]:
-    """(PSNR, SSIM, consistency PSNR) of ``model`` on one 8-bit RGB HR image."""
+def evaluate_image(
+    model, hr_rgb: np.ndarray, device=None, precision: str = "fp32"
+) -> tuple[float, float, float]:
+    """(PSNR, SSIM, consistency PSNR) of ``model`` on one 8-bit RGB HR image (``precision``: autocast)."""
     import torch
 
     from .degradation import imresize, resize
@@ -67,7 +69,9 @@ def evaluate_image(model, hr_rgb: np.ndarray, device=None) -> tuple[float, float
     x = torch.from_numpy(lr_y.astype(np.float32))[None, None]
     if device is not None:
         x = x.to(device)
-    sr = model(x)[0, 0].double().cpu().numpy() * 255.0
+    from .engine import _forward
+
+    sr = _forward(model, x, model.halo, precision)[0, 0].double().cpu().numpy() * 255.0
     sr_y = np.clip(np.rint(sr), 0, 255)
     hr_y = np.rint(rgb_to_y(hr))
     p = psnr(shave(sr_y, s), shave(hr_y, s))
@@ -77,7 +81,9 @@ def evaluate_image(model, hr_rgb: np.ndarray, device=None) -> tuple[float, float
     return p, q, c
 
 
-def evaluate(dirs, models=("bicubic", "default"), scales=(2,), device: str = "cpu") -> list[BenchResult]:
+def evaluate(
+    dirs, models=("bicubic", "default"), scales=(2,), device: str = "cpu", precision: str = "fp32"
+) -> list[BenchResult]:
     """Run the benchmark protocol for every folder x model x scale and return the averages.
 
     >>> rows = evaluate(["Set5"], ["bicubic", "espcn"], [2])   # doctest: +SKIP
@@ -98,7 +104,7 @@ def evaluate(dirs, models=("bicubic", "default"), scales=(2,), device: str = "cp
             for name in models:
                 model = load_model(name, s).to(dev)
                 t0 = time.perf_counter()
-                vals = np.array([evaluate_image(model, img, dev) for _, img in images])
+                vals = np.array([evaluate_image(model, img, dev, precision) for _, img in images])
                 rows.append(
                     BenchResult(
                         dataset=folder.name,

@@ -226,6 +226,8 @@ def _fingerprint(plan, ranges, axes_out) -> dict:
     from . import __version__
 
     extra = {} if plan.nodata is None else {"nodata": plan.nodata}  # absent when unused: older outputs resume
+    if plan.precision != "fp32":
+        extra["precision"] = plan.precision
     return extra | {
         "model": plan.model.name,
         "arch": plan.model.arch,
@@ -310,6 +312,7 @@ def iter_write(
     device="auto",
     consistency=False,
     nodata=None,
+    precision="fp32",
     overwrite=False,
     workers=None,
     scheduler=None,
@@ -340,6 +343,7 @@ def iter_write(
         device=device,
         consistency=consistency,
         nodata=nodata,
+        precision=precision,
     )
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)
     perm = [src.axes.index(a) for a in axes_out]

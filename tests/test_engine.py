@@ -140,3 +140,39 @@ def test_empty_and_unsupported_inputs_are_refused():
         nsr.upscale({"not": "an image"}, "bicubic", 2)
     with pytest.raises(SuperResError, match="tile"):
         nsr.upscale(np.zeros((20, 20), np.uint16), "bicubic", 2, tile=2.5)
+
+
+def test_out_of_memory_splits_the_batch_then_the_tile(rng, monkeypatch):
+    import torch
+
+    from napari_superres.models import SRModel
+
+    img = rng.random((3, 70, 90)).astype(np.float32)
+    ref = nsr.upscale(img, "espcn", 2, axes="ZYX", normalize=None, tile=64).compute()
+    real = SRModel.__call__
+    sizes = []
+
+    def small_device(self, x):  # a device that holds at most one plane of 40 x 40 input pixels
+        if x.shape[0] > 1 or x.shape[-1] * x.shape[-2] > 1600:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        sizes.append(tuple(x.shape[-2:]))
+        return real(self, x)
+
+    monkeypatch.setattr(SRModel, "__call__", small_device)
+    out = nsr.upscale(img, "espcn", 2, axes="ZYX", normalize=None, tile=64).compute()
+    np.testing.assert_allclose(out, ref, atol=1e-5)  # the same result, in smaller pieces
+    assert max(h * w for h, w in sizes) <= 1600
+
+
+def test_reduced_precision_is_close_and_recorded(rng, tmp_path):
+    img = (rng.random((40, 50)) * 1000).astype(np.uint16)
+    fp32 = nsr.upscale(img, "espcn", 2).compute().astype(int)
+    bf16 = nsr.upscale(img, "espcn", 2, precision="bf16").compute().astype(int)
+    assert 0 < np.abs(bf16 - fp32).max() < 30  # a 16-bit network: close, not identical
+    nsr.upscale(img, "espcn", 2, precision="bf16", out=tmp_path / "a.ome.zarr")
+    import json
+
+    fp = json.loads((tmp_path / "a.ome.zarr" / "zarr.json").read_text())["attributes"]["napari_superres"]
+    assert fp["fingerprint"]["precision"] == "bf16"
+    with pytest.raises(nsr.SuperResError, match="fp16 runs on GPUs"):
+        nsr.upscale(img, "espcn", 2, precision="fp16", device="cpu")
