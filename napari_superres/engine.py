@@ -208,6 +208,26 @@ def _forward(model, x, halo: int, precision: str = "fp32"):
 # ----------------------------------------------------------------------------- graph helpers
 _PROCESS_CACHE: dict = {}  # per process: opened sources and loaded models, by their reference
 _PROCESS_LOCK = __import__("threading").Lock()
+_CACHE_LIMITS = {"source": 2, "model": 4}  # the most recently used are kept (a source holds up to 256 MB)
+
+
+def _remember(key, value):
+    """Keep ``value`` under ``key``, dropping the least recently used entries of its kind over the limit
+    (call with the lock held)."""
+    _PROCESS_CACHE.pop(key, None)
+    _PROCESS_CACHE[key] = value
+    same = [k for k in _PROCESS_CACHE if k[0] == key[0]]
+    for old in same[: max(0, len(same) - _CACHE_LIMITS[key[0]])]:
+        del _PROCESS_CACHE[old]
+    return value
+
+
+def _recall(key):
+    """The cached value (marked as recently used), or None (call with the lock held)."""
+    value = _PROCESS_CACHE.pop(key, None)
+    if value is not None:
+        _PROCESS_CACHE[key] = value
+    return value
 
 
 class PathSource:
@@ -222,11 +242,12 @@ class PathSource:
 
         key = ("source", self.path, self.axes)
         with _PROCESS_LOCK:
-            if key not in _PROCESS_CACHE:
-                data = open_input(self.path, self.axes).data
-                chunked = not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None
-                _PROCESS_CACHE[key] = ChunkCache(data) if chunked else data
-            return _PROCESS_CACHE[key]
+            hit = _recall(key)
+            if hit is not None:
+                return hit
+            data = open_input(self.path, self.axes).data
+            chunked = not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None
+            return _remember(key, ChunkCache(data) if chunked else data)
 
     def __getitem__(self, slices):
         return np.asarray(self._cache()[slices])
@@ -238,14 +259,15 @@ def _process_model(origin: str, scale: int, consistency: int, device: str, token
 
     key = ("model", origin, scale, consistency, device, token)
     with _PROCESS_LOCK:
-        if key not in _PROCESS_CACHE:
-            mdl = load_model(origin, scale)
-            if consistency:
-                from .models.consistency import with_consistency
+        hit = _recall(key)
+        if hit is not None:
+            return hit
+        mdl = load_model(origin, scale)
+        if consistency:
+            from .models.consistency import with_consistency
 
-                mdl = with_consistency(mdl, consistency)
-            _PROCESS_CACHE[key] = mdl.to(device)
-        return _PROCESS_CACHE[key]
+            mdl = with_consistency(mdl, consistency)
+        return _remember(key, mdl.to(device))
 
 
 class _Reader:
@@ -548,7 +570,10 @@ def build(
     if mdl.origin is not None:  # loaded once per process from its name or file, never shipped whole
         iters = int(mdl.config.get("consistency_iterations", 0))
         layers[model_key] = (_process_model, mdl.origin, n, iters, str(dev), mdl.token)
-        _PROCESS_CACHE.setdefault(("model", mdl.origin, n, iters, str(dev), mdl.token), mdl)
+        with _PROCESS_LOCK:
+            key = ("model", mdl.origin, n, iters, str(dev), mdl.token)
+            if _recall(key) is None:
+                _remember(key, mdl)
     else:
         layers[model_key] = mdl
 

@@ -176,3 +176,17 @@ def test_reduced_precision_is_close_and_recorded(rng, tmp_path):
     assert fp["fingerprint"]["precision"] == "bf16"
     with pytest.raises(nsr.SuperResError, match="fp16 runs on GPUs"):
         nsr.upscale(img, "espcn", 2, precision="fp16", device="cpu")
+
+
+def test_process_cache_keeps_only_recent_sources_and_models(tmp_path, textured):
+    import tifffile
+
+    from napari_superres import engine
+
+    for i in range(4):  # four files, each opened by reference
+        path = tmp_path / f"in{i}.tif"
+        tifffile.imwrite(path, textured)
+        nsr.upscale(path, "bicubic", 2).compute()
+    kinds = [k[0] for k in engine._PROCESS_CACHE]
+    assert kinds.count("source") <= engine._CACHE_LIMITS["source"]
+    assert kinds.count("model") <= engine._CACHE_LIMITS["model"]
