@@ -74,6 +74,7 @@ class _Background:
         self.worker = None
         self.pbar = None
         self.cancelled = False
+        self.progress_text = ""
         cancel.changed.connect(self.cancel)
 
     @property
@@ -117,11 +118,13 @@ class _Background:
 
         def errored(exc):
             self.failed = True
-            self.status.value = f"error: {exc}"
+            self.status.value = "error: " + (str(exc).splitlines() or [type(exc).__name__])[0]
             _error(exc)
 
         def aborted():
-            self.status.value = f"cancelled: {self.status.value}; run again to resume"
+            self.status.value = (
+                f"cancelled at {self.progress_text}; finished work is kept, run again to resume"
+            )
 
         self.failed = False
         self.run.enabled, self.cancel_button.enabled = False, True
@@ -134,7 +137,8 @@ class _Background:
     def cancel(self, *_):
         if self.worker is not None:
             self.cancelled = True
-            self.status.value = f"stopping after the chunks in progress ({self.status.value})"
+            self.progress_text = self.status.value
+            self.status.value = f"stopping after the work in progress ({self.progress_text})"
             self.worker.quit()
 
 
