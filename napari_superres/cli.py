@@ -240,7 +240,9 @@ def _cmd_models(a) -> None:
 
     print(f"{'name':16} {'arch':8} {'scales':22} {'weights':9} Set5 PSNR (dB, our bench)")
     for m in list_models():
-        scales = ",".join(f"x{s}" for s in m["scales"])
+        scales = ",".join(f"x{s}" for s in m["scales"]) or "train: " + ",".join(
+            f"x{s}" for s in m.get("trainable_scales", [])
+        )
         q = ", ".join(f"x{s} {v}" for s, v in m["quality"].items() if v) or "-"
         tag = " (default)" if m["default"] else ""
         shipped = "shipped" if m["trained"] and m["shipped"] else ("none" if m["trained"] else "no need")

@@ -336,6 +336,7 @@ def list_models() -> list[dict]:
     for name, entry in NAMED.items():
         row = {"name": name, "arch": entry["arch"], "default": name == DEFAULT, "trained": entry["trained"]}
         if entry["trained"]:
+            row["trainable_scales"] = list(_arch(entry["arch"])["scales"])
             row["scales"] = shipped_scales(name)
             row["shipped"] = bool(row["scales"])
             row["quality"] = {
