@@ -17,6 +17,7 @@ each plane through the 1-channel model.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,8 +72,6 @@ def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
 
     ``ranges[channel]`` is the (lo, hi) mapped to [0, 1] before the network and back after.
     """
-    import threading
-
     import torch
 
     if threading.current_thread() is not threading.main_thread() and torch.get_num_threads() != 1:
@@ -158,7 +157,6 @@ PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 def _device_lock(dev):
     """One caller at a time per GPU (dask threads would only contend for it); none on the CPU."""
     import contextlib
-    import threading
 
     if dev.type == "cpu":
         return contextlib.nullcontext()
@@ -207,7 +205,7 @@ def _forward(model, x, halo: int, precision: str = "fp32"):
 
 # ----------------------------------------------------------------------------- graph helpers
 _PROCESS_CACHE: dict = {}  # per process: opened sources and loaded models, by their reference
-_PROCESS_LOCK = __import__("threading").Lock()
+_PROCESS_LOCK = threading.Lock()
 _CACHE_LIMITS = {"source": 2, "model": 4}  # the most recently used are kept (a source holds up to 256 MB)
 
 
@@ -234,8 +232,8 @@ class PathSource:
     """A file input by reference: each process (a dask.distributed worker) opens it once itself and
     reads windows through its own chunk cache, so nothing but the path travels with the tasks."""
 
-    def __init__(self, path: str, axes: str, shape: tuple, dtype):
-        self.path, self.axes, self.shape, self.dtype = path, axes, tuple(shape), np.dtype(dtype)
+    def __init__(self, path: str, axes: str):
+        self.path, self.axes = path, axes
 
     def _cache(self):
         from .io import ChunkCache, open_input
@@ -262,11 +260,7 @@ def _process_model(origin: str, scale: int, consistency: int, device: str, token
         hit = _recall(key)
         if hit is not None:
             return hit
-        mdl = load_model(origin, scale)
-        if consistency:
-            from .models.consistency import with_consistency
-
-            mdl = with_consistency(mdl, consistency)
+        mdl = load_model(f"{origin}+bp{consistency}" if consistency else origin, scale)
         return _remember(key, mdl.to(device))
 
 
@@ -560,7 +554,7 @@ def build(
         and not isinstance(src.data, np.ndarray)
         and src.path.lower().endswith((".tif", ".tiff", ".btf", ".tf8", ".zarr"))
     )
-    path_source = PathSource(src.path, src.axes, src.shape, src.dtype) if by_path else None
+    path_source = PathSource(src.path, src.axes) if by_path else None
     reader = _Reader(src.data, token, path_source)
     layers = dict(reader.layer)
 

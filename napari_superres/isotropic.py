@@ -210,7 +210,10 @@ def isotropic(
     last_model = model
     halo = model.halo + row_halo(model.config, f)
     dtype = np.dtype(np.float32) if src.dtype.kind == "f" else src.dtype
-    result = _lazy(src.data, model, lo, hi, (z_ax, y_ax, x_ax), dtype, halo, f, slab)
+    from .engine import _source_token
+
+    token = _source_token(src)
+    result = _lazy(src.data, token, model, lo, hi, (z_ax, y_ax, x_ax), dtype, halo, f, slab)
     if out is None:
         return result
     from .store import write_ome
@@ -249,7 +252,7 @@ def isotropic(
 last_model = None
 
 
-def _lazy(source, model, lo, hi, zyx, dtype, halo, f, slab):
+def _lazy(source, source_token, model, lo, hi, zyx, dtype, halo, f, slab):
     """One task per Y slab (and per T/C plane): the slab plus ``halo`` rows each side through the model,
     the centre kept, so slabs join without seams."""
     import dask.array as da
@@ -266,7 +269,7 @@ def _lazy(source, model, lo, hi, zyx, dtype, halo, f, slab):
         for d, n in enumerate(shape)
     ]
     bounds = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
-    name = "isotropic-" + tokenize(id(source), shape, model.token, lo, hi, halo, f, slab)
+    name = "isotropic-" + tokenize(source_token, model.token, lo, hi, halo, f, slab)
     dsk = {}
     for idx in np.ndindex(*[len(c) for c in chunks]):
         region = [(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in enumerate(idx)]
