@@ -206,7 +206,8 @@ def _forward(model, x, halo: int, precision: str = "fp32"):
 # ----------------------------------------------------------------------------- graph helpers
 _PROCESS_CACHE: dict = {}  # per process: opened sources and loaded models, by their reference
 _PROCESS_LOCK = threading.Lock()
-_CACHE_LIMITS = {"source": 2, "model": 4}  # the most recently used are kept (a source holds up to 256 MB)
+_CACHE_LIMITS = {"source": 2, "model": 4}  # the most recently used of each kind are kept
+CACHE_MAX_BYTES = 256 << 20  # decoded source chunks kept per source, at most
 
 
 def _remember(key, value):
@@ -232,20 +233,20 @@ class PathSource:
     """A file input by reference: each process (a dask.distributed worker) opens it once itself and
     reads windows through its own chunk cache, so nothing but the path travels with the tasks."""
 
-    def __init__(self, path: str, axes: str):
-        self.path, self.axes = path, axes
+    def __init__(self, path: str, axes: str, cache_bytes: int = CACHE_MAX_BYTES):
+        self.path, self.axes, self.cache_bytes = path, axes, cache_bytes
 
     def _cache(self):
         from .io import ChunkCache, open_input
 
-        key = ("source", self.path, self.axes)
+        key = ("source", self.path, self.axes, self.cache_bytes)
         with _PROCESS_LOCK:
             hit = _recall(key)
             if hit is not None:
                 return hit
             data = open_input(self.path, self.axes).data
             chunked = not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None
-            return _remember(key, ChunkCache(data) if chunked else data)
+            return _remember(key, ChunkCache(data, self.cache_bytes) if chunked else data)
 
     def __getitem__(self, slices):
         return np.asarray(self._cache()[slices])
@@ -267,7 +268,7 @@ def _process_model(origin: str, scale: int, consistency: int, device: str, token
 class _Reader:
     """Makes graph tasks that read a window of the source, whatever kind of array it is."""
 
-    def __init__(self, data, token, path_source=None):
+    def __init__(self, data, token, path_source=None, cache_bytes: int = CACHE_MAX_BYTES):
         import dask.array as da
 
         self.data = data
@@ -281,7 +282,7 @@ class _Reader:
             elif not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None:
                 from .io import ChunkCache
 
-                data = ChunkCache(data)  # decode each stored chunk once, not once per tile touching it
+                data = ChunkCache(data, cache_bytes)  # decode each stored chunk once, not once per tile
             self.key = f"superres-source-{token}"
             self.layer[self.key] = data
             self.deps = []
@@ -305,6 +306,23 @@ class _Reader:
             return [nest(dim + 1, (*prefix, i)) for i in index_lists[dim]]
 
         return (_assemble, nest(0, ()), tuple(local))
+
+
+def band_bytes(shape, chunks, itemsize: int, axes: str, window: int) -> int:
+    """Bytes of source chunks that one row of tiles and the next touch: what the chunk cache must hold
+    so that tiles taken row by row decode each chunk once.
+
+    A window of ``window`` rows (tile plus both halos) crosses at most ``ceil(window / chunk) + 1``
+    chunk rows; one more row covers tiles of two rows in flight at once. The full width is needed,
+    one chunk along every other axis (a tile holds one plane of one channel).
+    """
+    y_ax, x_ax = axes.index("Y"), axes.index("X")
+    rows = -(-window // chunks[y_ax]) + 2
+    n = rows * chunks[y_ax] * (-(-shape[x_ax] // chunks[x_ax]) * chunks[x_ax])
+    for d, c in enumerate(chunks):
+        if d not in (y_ax, x_ax):
+            n *= c
+    return int(n * itemsize)
 
 
 def default_tile(halo: int) -> int:
@@ -479,8 +497,14 @@ def build(
     consistency=False,
     nodata=None,
     precision="fp32",
+    streaming=False,
 ):
-    """The lazy enlarged array and its :class:`Plan`. Never runs the network."""
+    """The lazy enlarged array and its :class:`Plan`. Never runs the network.
+
+    ``streaming``: the caller computes the blocks row by row (the writers do), so the cache of
+    decoded source chunks holds one band of chunk rows; memory then stays flat however large the
+    image. Otherwise (a lazy array computed in any order) it keeps up to ``CACHE_MAX_BYTES``.
+    """
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -554,8 +578,20 @@ def build(
         and not isinstance(src.data, np.ndarray)
         and src.path.lower().endswith((".tif", ".tiff", ".btf", ".tf8", ".zarr"))
     )
-    path_source = PathSource(src.path, src.axes) if by_path else None
-    reader = _Reader(src.data, token, path_source)
+    # streaming: the decoded-chunk cache holds the band of chunks the current rows of tiles need, no
+    # more, so memory does not grow with the image (a cache of everything grew with it, up to its cap)
+    chunks = getattr(src.data, "chunks", None)
+    cache_bytes = CACHE_MAX_BYTES
+    if streaming and chunks is not None and not isinstance(src.data, np.ndarray) and len(chunks) == len(shape):
+        try:
+            chunk_sizes = [int(c) for c in chunks]
+        except TypeError:  # dask-style chunk tuples: read through dask, not this cache
+            chunk_sizes = None
+        if chunk_sizes:
+            need = band_bytes(shape, chunk_sizes, src.dtype.itemsize, axes_s, t + 2 * read_halo)
+            cache_bytes = min(CACHE_MAX_BYTES, need)
+    path_source = PathSource(src.path, src.axes, cache_bytes) if by_path else None
+    reader = _Reader(src.data, token, path_source, cache_bytes)
     layers = dict(reader.layer)
 
     range_layer, range_key, ranges = _range_layer(norm, src, reader, token, nodata)

@@ -344,6 +344,7 @@ def iter_write(
         consistency=consistency,
         nodata=nodata,
         precision=precision,
+        streaming=True,
     )
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)
     perm = [src.axes.index(a) for a in axes_out]

@@ -88,3 +88,46 @@ def test_chunk_cache_reads_windows_exactly_and_decodes_each_chunk_once(rng):
     out = nsr.upscale(strips, "bicubic", 2, tile=64)  # the pipeline wraps chunked sources itself
     assert np.array_equal(out.compute(scheduler="sync"), nsr.upscale(data, "bicubic", 2).compute())
     assert strips.reads <= 2 * (300 // 8 + 1)  # about once per strip, not once per tile touching it
+
+
+class LiveChunkArray(CountingArray):
+    """Counts reads and tracks how many bytes of the chunks it handed out are still held somewhere."""
+
+    def __init__(self, data, chunks):
+        super().__init__(data, chunks)
+        self.live = self.peak = 0
+
+    def __getitem__(self, sl):
+        import weakref
+
+        block = np.array(super().__getitem__(sl))  # a copy, like a decoded chunk
+        self.live += block.nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(block, self._freed, block.nbytes)
+        return block
+
+    def _freed(self, n):
+        self.live -= n
+
+
+def test_decoded_chunks_held_stay_bounded_however_wide_the_image(rng, tmp_path):
+    """A wide chunked input decodes each chunk about once, and the chunks held at any time are a band
+    of a few chunk rows (the memory of a gigapixel run does not grow with the image)."""
+    from napari_superres.engine import band_bytes
+    from napari_superres.store import write
+
+    peaks = {}
+    for width in (512, 2048):
+        data = rng.integers(0, 60000, (512, width), dtype=np.uint16)
+        src = LiveChunkArray(data, (32, 32))
+        out = write(
+            src, tmp_path / f"w{width}.ome.zarr", model="bicubic", scale=2, tile=32, workers=1,
+            normalize=(0, 65535),
+        )
+        assert np.array_equal(out[...], nsr.upscale(data, "bicubic", 2, normalize=(0, 65535)).compute())
+        n_chunks = (512 // 32) * (width // 32)
+        assert src.reads <= 1.1 * n_chunks  # each chunk decoded about once
+        band = band_bytes(data.shape, (32, 32), 2, "YX", 32 + 2 * nsr.load_model("bicubic", 2).halo)
+        assert src.peak <= band + 32 * 32 * 2  # the band the tiles need, and the chunk being decoded
+        peaks[width] = src.peak
+    assert peaks[2048] < 0.3 * data.nbytes  # a band, far from the whole image
