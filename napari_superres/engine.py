@@ -582,7 +582,12 @@ def build(
     # more, so memory does not grow with the image (a cache of everything grew with it, up to its cap)
     chunks = getattr(src.data, "chunks", None)
     cache_bytes = CACHE_MAX_BYTES
-    if streaming and chunks is not None and not isinstance(src.data, np.ndarray) and len(chunks) == len(shape):
+    if (
+        streaming
+        and chunks is not None
+        and not isinstance(src.data, np.ndarray)
+        and len(chunks) == len(shape)
+    ):
         try:
             chunk_sizes = [int(c) for c in chunks]
         except TypeError:  # dask-style chunk tuples: read through dask, not this cache

@@ -121,7 +121,12 @@ def test_decoded_chunks_held_stay_bounded_however_wide_the_image(rng, tmp_path):
         data = rng.integers(0, 60000, (512, width), dtype=np.uint16)
         src = LiveChunkArray(data, (32, 32))
         out = write(
-            src, tmp_path / f"w{width}.ome.zarr", model="bicubic", scale=2, tile=32, workers=1,
+            src,
+            tmp_path / f"w{width}.ome.zarr",
+            model="bicubic",
+            scale=2,
+            tile=32,
+            workers=1,
             normalize=(0, 65535),
         )
         assert np.array_equal(out[...], nsr.upscale(data, "bicubic", 2, normalize=(0, 65535)).compute())
