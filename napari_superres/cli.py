@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
     u.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
+    u.add_argument(
+        "--batch", type=int, default=None, help="tiles per forward pass (default: 8 on a GPU, 1 on the CPU)"
+    )
     u.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (default: local)")
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -192,6 +195,7 @@ def _cmd_upscale(a) -> None:
         consistency=a.consistency,
         nodata=a.nodata,
         precision=a.precision,
+        batch=a.batch,
         scheduler=a.scheduler or "threads",
         overwrite=a.overwrite,
     ):

@@ -65,6 +65,7 @@ class _TileSpec:
     nodata: float | None = None  # missing pixels: filled before the network, set back after
     halo: int = 0  # the model's reach, for splitting a tile that does not fit in the device's memory
     precision: str = "fp32"  # or "bf16" / "fp16": autocast, faster on GPUs, not bit-exact across tiles
+    batch: int = 1  # tiles of concurrent tasks gathered into one forward pass (see _Batcher)
 
 
 def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
@@ -98,7 +99,11 @@ def _sr_tile(block, model, ranges, channel, spec: _TileSpec):
     dev = next(iter(model.module.parameters()), torch.zeros(0)).device
     x = torch.from_numpy(planes)[:, None]
     x = x.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else x.to(dev)
-    y = _forward(model, x, spec.halo, spec.precision)[:, 0].float().cpu().numpy()
+    if spec.batch > 1:
+        y = _batcher(model, spec.batch)(x, spec.halo, spec.precision)
+    else:
+        y = _forward(model, x, spec.halo, spec.precision)
+    y = y[:, 0].float().cpu().numpy()
     s = spec.scale
     if has_bad:
         y[np.repeat(np.repeat(bad, s, axis=1), s, axis=2)] = np.nan
@@ -203,10 +208,113 @@ def _forward(model, x, halo: int, precision: str = "fp32"):
     return torch.cat([top, rest.narrow(axis, halo * s, (n - mid) * s)], dim=axis)
 
 
+class _Batcher:
+    """Gathers the tiles that concurrent tasks send to one model into batched forward passes.
+
+    Each dask thread hands its tile over and waits; one feeder thread per model takes every tile
+    waiting (up to ``max_batch`` planes, the same shape and precision), stacks them, runs them in one
+    pass (with the out-of-memory splitting of :func:`_forward`) and hands each its own planes back.
+    On a GPU this fills the device where single tiles leave it idle; on the CPU one thread per tile
+    is faster (measured in docs/benchmarks.md), so batching is for accelerators. The feeder exits
+    after a few idle seconds and starts again on demand.
+    """
+
+    IDLE_S = 5.0
+
+    def __init__(self, model, max_batch: int):
+        import queue
+
+        self.model, self.max_batch = model, max_batch
+        self.queue: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, x, halo: int, precision: str):
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        with self.lock:
+            self.queue.put((x, halo, precision, fut))
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="superres-batcher", daemon=True)
+                self.thread.start()
+        return fut.result()
+
+    def _take(self, block: bool):
+        import queue
+
+        try:
+            return self.queue.get(timeout=self.IDLE_S) if block else self.queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _loop(self):
+        pending: list = []
+        while True:
+            if not pending:
+                item = self._take(block=True)
+                if item is None:  # idle: exit, unless a tile arrived meanwhile
+                    with self.lock:
+                        if self.queue.empty():
+                            self.thread = None
+                            return
+                    continue
+                pending.append(item)
+            while (item := self._take(block=False)) is not None:
+                pending.append(item)
+            group, pending = self._group(pending)
+            self._run(group)
+
+    def _group(self, pending):
+        """The first tile and the waiting ones like it, up to ``max_batch`` planes; and the others."""
+        x0, halo, precision, _ = pending[0]
+        group, rest, planes = [], [], 0
+        for item in pending:
+            x = item[0]
+            same = tuple(x.shape[1:]) == tuple(x0.shape[1:]) and item[1:3] == (halo, precision)
+            if same and (not group or planes + x.shape[0] <= self.max_batch):
+                group.append(item)
+                planes += x.shape[0]
+            else:
+                rest.append(item)
+        return group, rest
+
+    def _run(self, group):
+        import torch
+
+        try:
+            xb = group[0][0] if len(group) == 1 else torch.cat([g[0] for g in group])
+            y = _forward(self.model, xb, group[0][1], group[0][2])
+        except BaseException as exc:  # every waiting task gets the error
+            for g in group:
+                g[3].set_exception(exc)
+            return
+        at = 0
+        for g in group:
+            n = g[0].shape[0]
+            g[3].set_result(y[at : at + n])
+            at += n
+
+
+def _batcher(model, max_batch: int) -> _Batcher:
+    """The feeder of ``model`` in this process (one per model object and batch size)."""
+    key = ("batcher", id(model), max_batch)
+    with _PROCESS_LOCK:
+        b = _recall(key)
+        if b is None or b.model is not model:
+            b = _remember(key, _Batcher(model, max_batch))
+        return b
+
+
+def auto_batch(dev) -> int:
+    """Tiles per forward pass: 8 on GPUs (fills them; measured in docs/benchmarks.md), 1 on the CPU."""
+    return 1 if dev.type == "cpu" else 8
+
+
 # ----------------------------------------------------------------------------- graph helpers
 _PROCESS_CACHE: dict = {}  # per process: opened sources and loaded models, by their reference
 _PROCESS_LOCK = threading.Lock()
-_CACHE_LIMITS = {"source": 2, "model": 4}  # the most recently used of each kind are kept
+_CACHE_LIMITS = {"source": 2, "model": 4, "batcher": 4}  # the most recently used of each kind are kept
 CACHE_MAX_BYTES = 256 << 20  # decoded source chunks kept per source, at most
 
 
@@ -497,6 +605,7 @@ def build(
     consistency=False,
     nodata=None,
     precision="fp32",
+    batch=None,
     streaming=False,
 ):
     """The lazy enlarged array and its :class:`Plan`. Never runs the network.
@@ -531,6 +640,10 @@ def build(
         raise SuperResError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "fp16" and dev.type == "cpu":
         raise SuperResError("fp16 runs on GPUs; on the CPU use precision='bf16' or 'fp32'")
+    if batch is None:
+        batch = auto_batch(dev)
+    elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise SuperResError(f"batch must be a whole number of tiles (1 or more), got {batch!r}")
     mdl.to(dev)
     if src.dtype.kind not in "biuf":
         raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
@@ -636,6 +749,7 @@ def build(
             nodata=nodata,
             halo=halo,
             precision=precision,
+            batch=int(batch),
         )
         channel = region[c_ax][0] if c_ax is not None else 0  # blocks hold one plane of one channel
         layers[(name, *idx)] = (_sr_tile, reader.task(region), model_key, range_key, channel, spec)
@@ -706,6 +820,7 @@ def upscale(
     consistency: bool | int = False,
     nodata=None,
     precision: str = "fp32",
+    batch: int | None = None,
     out=None,
     overwrite: bool = False,
     progress=None,
@@ -744,6 +859,9 @@ def upscale(
     precision : "fp32", "bf16" or "fp16"
         Autocast the network to a 16-bit type (faster on GPUs; fp16 only there). Not bit-exact
         across tiles; the quality cost is measured in docs/benchmarks.md.
+    batch : int, optional
+        Up to this many tiles of concurrent tasks go through the network in one pass. Default:
+        8 on a GPU, 1 on the CPU (where batching is slower, measured in docs/benchmarks.md).
     out : path, optional
         Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
     overwrite : bool
@@ -772,6 +890,7 @@ def upscale(
         consistency=consistency,
         nodata=nodata,
         precision=precision,
+        batch=batch,
     )
     if out is not None:
         from .store import write

@@ -313,6 +313,7 @@ def iter_write(
     consistency=False,
     nodata=None,
     precision="fp32",
+    batch=None,
     overwrite=False,
     workers=None,
     scheduler=None,
@@ -344,6 +345,7 @@ def iter_write(
         consistency=consistency,
         nodata=nodata,
         precision=precision,
+        batch=batch,
         streaming=True,
     )
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)

@@ -118,6 +118,7 @@ def test_input_is_never_modified(textured):
         ({"model": "espcn", "scale": 5}, "x2, x3, x4"),
         ({"normalize": "weird"}, "normalize"),
         ({"tile": 0}, "tile"),
+        ({"batch": 0}, "batch"),
     ],
 )
 def test_bad_arguments_give_clear_errors(kwargs, match, textured):
@@ -190,3 +191,35 @@ def test_process_cache_keeps_only_recent_sources_and_models(tmp_path, textured):
     kinds = [k[0] for k in engine._PROCESS_CACHE]
     assert kinds.count("source") <= engine._CACHE_LIMITS["source"]
     assert kinds.count("model") <= engine._CACHE_LIMITS["model"]
+
+
+def test_batching_gathers_concurrent_tiles_into_one_pass_with_the_same_result(rng, monkeypatch):
+    """batch=N (the GPU default) stacks the tiles of concurrent tasks into one forward pass; the
+    result is the unbatched one, and a failing pass reaches every task waiting on it."""
+    from napari_superres.models import SRModel
+
+    img = rng.random((150, 190)).astype(np.float32)
+    ref = nsr.upscale(img, "espcn", 2, normalize=None, tile=32).compute(scheduler="threads", num_workers=4)
+    real = SRModel.__call__
+    batches = []
+
+    def counting(self, x):
+        batches.append(x.shape[0])
+        return real(self, x)
+
+    monkeypatch.setattr(SRModel, "__call__", counting)
+    out = nsr.upscale(img, "espcn", 2, normalize=None, tile=32, batch=4)
+    out = out.compute(scheduler="threads", num_workers=4)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert max(batches) > 1 and max(batches) <= 4  # tiles went through together, never more than 4
+    assert sum(batches) == 5 * 6  # every tile exactly once
+    assert len(batches) < 5 * 6
+
+    def broken(self, x):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(SRModel, "__call__", broken)
+    with pytest.raises(RuntimeError, match="device lost"):
+        nsr.upscale(img, "espcn", 2, normalize=None, tile=32, batch=4).compute(
+            scheduler="threads", num_workers=4
+        )
