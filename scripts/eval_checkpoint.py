@@ -1,6 +1,6 @@
 """Score a training checkpoint with the bench protocol, while training goes on.
 
-    python scripts/eval_checkpoint.py .runs/edsr-lite_x2.safetensors.ckpt edsr-lite 2 [../shared/data/sr/Set5]
+python scripts/eval_checkpoint.py .runs/edsr-lite_x2.safetensors.ckpt edsr-lite 2 [../shared/data/sr/Set5]
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def main(ckpt: str, name: str, scale: str, folder: str = "../shared/data/sr/Set5
     model.module.eval()
     vals = np.array([evaluate_image(model, img) for _, img in _hr_images(Path(folder))])
     step = read_metadata(ckpt).get("step")
-    print(f"{name} x{s} step {step}: {Path(folder).name} PSNR {vals[:, 0].mean():.2f} dB, SSIM {vals[:, 1].mean():.4f}")
+    print(
+        f"{name} x{s} step {step}: {Path(folder).name} PSNR {vals[:, 0].mean():.2f} dB, SSIM {vals[:, 1].mean():.4f}"
+    )
 
 
 if __name__ == "__main__":
