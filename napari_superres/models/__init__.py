@@ -16,6 +16,7 @@ import difflib
 import importlib
 import json
 import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return dict(header.get("__metadata__") or {})
 
 
+_FORMAT_LOCK = threading.Lock()
+
+
 @dataclass
 class SRModel:
     """A ready-to-run model and its descriptor.
@@ -162,6 +166,7 @@ class SRModel:
     min_size: int = 3
     axial: bool = False  # enlarges rows only (isotropic mode), not Y and X
     origin: str | None = None  # the registry name or weights file it was loaded from (None: built in memory)
+    _channels_last: bool = field(default=False, repr=False, compare=False)
 
     @property
     def parameters(self) -> int:
@@ -194,6 +199,14 @@ class SRModel:
         import torch
 
         with torch.inference_mode():
+            if x.device.type == "cpu" and x.ndim == 4:
+                # channels-last convolutions run ~1.4x faster on CPUs (scripts/cpu_options.py,
+                # docs/benchmarks.md); the same values, another memory layout
+                if not self._channels_last:
+                    with _FORMAT_LOCK:
+                        self.module.to(memory_format=torch.channels_last)
+                        self._channels_last = True
+                x = x.contiguous(memory_format=torch.channels_last)
             return self.module(x)
 
     def __repr__(self) -> str:
