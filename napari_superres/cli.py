@@ -89,7 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patch-size", type=int, default=32, help="LR patch size")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--act", default=None, help="activation for architectures that take one")
-    t.add_argument("--init", default=None, help="model to fine-tune (name or .safetensors)")
+    t.add_argument(
+        "--init",
+        default=None,
+        help="model to fine-tune (name or .safetensors); one of another scale gives its body to a new tail",
+    )
     t.add_argument("--out", required=True, help="output .safetensors")
     t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT.ckpt)")
     t.add_argument("--checkpoint-every", type=int, default=500)

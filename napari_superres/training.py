@@ -272,6 +272,44 @@ def validate(model, images, scale: int, device, degradation: dict | None = None,
     return float(np.mean(vals))
 
 
+def init_model(init, scale: int):
+    """The model to fine-tune, at ``scale``, and a note for the metadata.
+
+    When ``init`` has no weights at ``scale`` (a registry name trained at other scales, or a weights
+    file of another scale), the same architecture and configuration is built at ``scale`` and every
+    tensor whose name and shape match is copied (the feature layers and residual body); the
+    upsampling tail starts afresh. Lim et al. (EDSR) start their x3/x4 models from x2 like this: it
+    trains much faster than from scratch.
+    """
+    from .models import NAMED, USER, build, load_model, shipped_scales
+
+    key = str(init)
+    source = None
+    if key in NAMED and NAMED[key]["trained"] and scale not in shipped_scales(key):
+        have = shipped_scales(key)
+        if not have:
+            raise SuperResError(f"model {key!r} has no trained weights to start from; train it from scratch")
+        source = load_model(key, min(have, key=lambda s: (abs(s - scale), s)))
+    else:
+        loaded = load_model(USER.get(key, init), scale)  # a file loads at its own scale
+        if loaded.scale == scale:
+            return loaded, ""
+        source = loaded
+    if source.axial:
+        raise SuperResError(f"{key!r} is an axial model; it cannot start a x{scale} image model")
+    model = build(source.arch, scale, {**source.config, "in_channels": source.in_channels}, name=source.name)
+    theirs = source.module.state_dict()
+    state = model.module.state_dict()
+    fresh = []
+    for name, tensor in state.items():
+        if name in theirs and theirs[name].shape == tensor.shape:
+            state[name] = theirs[name].clone()
+        else:
+            fresh.append(name)
+    model.module.load_state_dict(state)
+    return model, f" (x{source.scale} weights; new at x{scale}: {', '.join(fresh) or 'none'})"
+
+
 def _split_validation(images: list[np.ndarray], step: int = 1, cuts=None) -> tuple[list, list]:
     """Training and validation images: every 20th image held out, or the bottom tenth of each when few.
 
@@ -318,7 +356,7 @@ def iter_train(
     import torch
 
     from .device import resolve_device
-    from .models import build, load_model
+    from .models import build
 
     if data is None:
         raise SuperResError("no training data given; pass a folder of images or an array")
@@ -338,8 +376,10 @@ def iter_train(
         train_imgs, val_imgs = images, load_images(val_data, channel)
     else:
         train_imgs, val_imgs = _split_validation(images)
+    init_note = ""
     if init is not None:
-        model = load_model(init, scale)
+        torch.manual_seed(seed)  # the layers a cross-scale start leaves new are initialised reproducibly
+        model, init_note = init_model(init, scale)
         arch = model.arch
         config = {**model.config, "in_channels": model.in_channels}
     else:
@@ -415,7 +455,7 @@ def iter_train(
         "wall_time_s": f"{wall:.0f}",
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
         "date": _dt.date.today().isoformat(),
-        "init": str(init) if init is not None else "",
+        "init": f"{init}{init_note}" if init is not None else "",
         "command": "napari-superres " + " ".join(sys.argv[1:])
         if sys.argv[0].endswith(("cli.py", "__main__.py", "napari-superres"))
         else " ".join(sys.argv),
@@ -441,7 +481,8 @@ def train(arch: str = "espcn", data: Any = None, scale: int = 2, *, progress: bo
     steps, batch_size, patch_size, lr
         Optimisation settings (patch size in LR pixels).
     init : str or path, optional
-        A model to fine-tune (registry name or ``.safetensors``).
+        A model to fine-tune (registry name or ``.safetensors``). A model of another scale starts
+        the same architecture at ``scale``: its body is copied, the upsampling tail starts afresh.
     out : path, optional
         Where to save the final weights (safetensors with provenance metadata).
     checkpoint : path, optional
