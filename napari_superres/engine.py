@@ -416,17 +416,35 @@ class _Reader:
         return (_assemble, nest(0, ()), tuple(local))
 
 
-def band_bytes(shape, chunks, itemsize: int, axes: str, window: int) -> int:
-    """Bytes of source chunks that one row of tiles and the next touch: what the chunk cache must hold
-    so that tiles taken row by row decode each chunk once.
+STRIP_TILES = 8  # writers take tiles in vertical strips this many tiles wide, row by row within a strip
+
+
+def stream_order(numblocks, y_ax: int, x_ax: int) -> list[tuple]:
+    """Block indices in the order the writers compute them: plane by plane, then vertical strips of
+    ``STRIP_TILES`` blocks, top to bottom within a strip, so the source chunks in use at any time
+    are a band as wide as a strip, however wide the image."""
+
+    def key(idx):
+        other = tuple(v for d, v in enumerate(idx) if d not in (y_ax, x_ax))
+        return (*other, idx[x_ax] // STRIP_TILES, idx[y_ax], idx[x_ax])
+
+    return sorted(np.ndindex(*numblocks), key=key)
+
+
+def band_bytes(shape, chunks, itemsize: int, axes: str, window: int, strip: int | None = None) -> int:
+    """Bytes of source chunks that one row of tiles of a strip and the next touch: what the chunk
+    cache must hold so that tiles taken in :func:`stream_order` decode each chunk about once.
 
     A window of ``window`` rows (tile plus both halos) crosses at most ``ceil(window / chunk) + 1``
-    chunk rows; one more row covers tiles of two rows in flight at once. The full width is needed,
-    one chunk along every other axis (a tile holds one plane of one channel).
+    chunk rows; one more row covers tiles of two rows in flight at once. Across, the strip
+    (``strip`` input pixels and the halos; the full width when None) crosses as many chunk columns,
+    plus one; one chunk along every other axis (a tile holds one plane of one channel).
     """
     y_ax, x_ax = axes.index("Y"), axes.index("X")
     rows = -(-window // chunks[y_ax]) + 2
-    n = rows * chunks[y_ax] * (-(-shape[x_ax] // chunks[x_ax]) * chunks[x_ax])
+    width = shape[x_ax] if strip is None else min(shape[x_ax], strip + window)
+    cols = min(-(-shape[x_ax] // chunks[x_ax]), -(-width // chunks[x_ax]) + 1)
+    n = rows * chunks[y_ax] * cols * chunks[x_ax]
     for d, c in enumerate(chunks):
         if d not in (y_ax, x_ax):
             n *= c
@@ -610,9 +628,9 @@ def build(
 ):
     """The lazy enlarged array and its :class:`Plan`. Never runs the network.
 
-    ``streaming``: the caller computes the blocks row by row (the writers do), so the cache of
-    decoded source chunks holds one band of chunk rows; memory then stays flat however large the
-    image. Otherwise (a lazy array computed in any order) it keeps up to ``CACHE_MAX_BYTES``.
+    ``streaming``: the caller computes the blocks in :func:`stream_order` (the writers do), so the
+    cache of decoded source chunks holds one band of a strip; memory then stays flat however large
+    the image. Otherwise (a lazy array computed in any order) it keeps up to ``CACHE_MAX_BYTES``.
     """
     import dask.array as da
     from dask.base import tokenize
@@ -706,7 +724,8 @@ def build(
         except TypeError:  # dask-style chunk tuples: read through dask, not this cache
             chunk_sizes = None
         if chunk_sizes:
-            need = band_bytes(shape, chunk_sizes, src.dtype.itemsize, axes_s, t + 2 * read_halo)
+            window = t + 2 * read_halo
+            need = band_bytes(shape, chunk_sizes, src.dtype.itemsize, axes_s, window, STRIP_TILES * t)
             cache_bytes = min(CACHE_MAX_BYTES, need)
     path_source = PathSource(src.path, src.axes, cache_bytes) if by_path else None
     reader = _Reader(src.data, token, path_source, cache_bytes)

@@ -328,7 +328,7 @@ def iter_write(
     import zarr
     from dask.optimization import cull
 
-    from .engine import build
+    from .engine import build, stream_order
     from .geo import enlarged
     from .io import OME_ORDER, open_input
 
@@ -434,7 +434,7 @@ def iter_write(
     marker_dir.mkdir(exist_ok=True)
     done = {p.name for p in marker_dir.iterdir()}
     bounds = [np.concatenate([[0], np.cumsum(c)]) for c in result.chunks]
-    all_idx = list(np.ndindex(*result.numblocks))
+    all_idx = stream_order(result.numblocks, y_ax, x_ax)  # strips: the source chunks in use stay a band
     todo = [idx for idx in all_idx if ".".join(map(str, idx)) not in done]
     total = len(all_idx)
     n_done = total - len(todo)
