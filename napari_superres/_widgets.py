@@ -108,6 +108,8 @@ class _Background:
                 pbar.update(done - pbar.n)
 
         def finished():
+            if self.cancelled:
+                aborted()
             if self.pbar is not None:
                 self.pbar.close()
             self.pbar = None
@@ -128,9 +130,23 @@ class _Background:
 
         self.failed = False
         self.run.enabled, self.cancel_button.enabled = False, True
+
+        def run():
+            # stop by returning from here at the next message, then close the generator in this
+            # thread: work it started in the background (the writer's tiles in flight) finishes and is
+            # kept before the job ends. (A worker's quit() would leave the generator suspended.)
+            try:
+                for msg in generator:
+                    yield msg
+                    if self.cancelled:
+                        return
+            finally:
+                close = getattr(generator, "close", None)
+                if close is not None:
+                    close()
+
         self.worker = create_worker(
-            lambda: (yield from generator),
-            _connect={"yielded": yielded, "finished": finished, "errored": errored, "aborted": aborted},
+            run, _connect={"yielded": yielded, "finished": finished, "errored": errored}
         )
         return self.worker
 
@@ -139,7 +155,6 @@ class _Background:
             self.cancelled = True
             self.progress_text = self.status.value
             self.status.value = f"stopping after the work in progress ({self.progress_text})"
-            self.worker.quit()
 
 
 class UpscaleWidget(Container):

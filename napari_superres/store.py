@@ -256,6 +256,41 @@ def _run(graph, keys, workers: int):
     return get(graph, keys, num_workers=workers)
 
 
+def _sliding_window(dsk, todo, write_task, workers: int):
+    """Compute the write tasks of the blocks ``todo`` with ``workers`` threads, submitted in order with at
+    most two per thread in flight; yields once per finished block. Stopping the iteration lets the
+    running blocks finish (each writes its chunk and marker) and drops the ones not started."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from dask.local import get_sync
+    from dask.optimization import cull
+
+    def one(key, sub):
+        get_sync(sub, [key])
+
+    pending: set = set()
+    blocks = iter(todo)
+    ex = ThreadPoolExecutor(workers, thread_name_prefix="superres-write")
+    try:
+        while True:
+            while len(pending) < 2 * workers and (idx := next(blocks, None)) is not None:
+                key, task = write_task(idx)
+                dsk[key] = task
+                sub, _ = cull(dsk, [key])
+                del dsk[key]
+                pending.add(ex.submit(one, key, sub))
+            if not pending:
+                return
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                fut.result()
+                yield
+    finally:
+        for fut in pending:
+            fut.cancel()
+        ex.shutdown(wait=True)
+
+
 def _progress(n_done: int, total: int, computed: int, px_per_block: int, t0: float) -> dict:
     el = time.perf_counter() - t0
     return {
@@ -325,6 +360,7 @@ def iter_write(
     active Client, if any, else local threads); workers then read their input windows and write
     their chunks themselves, so the input and output paths must be on storage they share.
     """
+    import dask.array as da
     import zarr
     from dask.optimization import cull
 
@@ -457,19 +493,26 @@ def iter_write(
         "message": f"resuming: {n_done} of {total} chunks already done" if n_done else "starting",
     }
     computed = 0
-    for start in range(0, len(todo), group_size):
+
+    def write_task(idx):
+        slices = tuple(slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in enumerate(idx))
+        marker = str(marker_dir / ".".join(map(str, idx)))
+        return (wname, *idx), (_store_block, (result.name, *idx), level0, slices, marker)
+
+    if client is None and nw > 1 and not isinstance(src.data, da.Array):
+        # a sliding window: each thread computes one block after another, in stream order, with at
+        # most 2 per thread in flight (no barrier between groups; the chunks in use stay a band)
+        for _ in _sliding_window(dsk, todo, write_task, nw):
+            n_done += 1
+            computed += 1
+            yield _progress(n_done, total, computed, px_per_block, t0)
+        todo = []
+    for start in range(0, len(todo), group_size):  # groups: a dask input's chunks are computed once per group
         batch = todo[start : start + group_size]
         keys = []
         for idx in batch:
-            slices = tuple(slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in enumerate(idx))
-            key = (wname, *idx)
-            dsk[key] = (
-                _store_block,
-                (result.name, *idx),
-                level0,
-                slices,
-                str(marker_dir / ".".join(map(str, idx))),
-            )
+            key, task = write_task(idx)
+            dsk[key] = task
             keys.append(key)
         sub, _ = cull(dsk, keys)
         if client is None:

@@ -203,3 +203,29 @@ def test_normalisation_statistics_are_sampled_once_per_write(tmp_path, monkeypat
     msgs = list(iter_write(textured, tmp_path / "o.zarr", model="bicubic", tile=16))
     assert sum(m["stage"] == "level0" for m in msgs) > 3  # several groups of chunks
     assert len(calls) == 1
+
+
+def test_stopping_the_writer_leaves_nothing_running_and_resumes_exactly(tmp_path, rng, monkeypatch):
+    """Closing the progress generator mid-run (Cancel, Ctrl-C) lets the tiles in flight finish and
+    drops the rest: no chunk is written after it returns, and a rerun computes exactly the others."""
+    from napari_superres.models import SRModel
+
+    img = (rng.random((96, 128)) * 60000).astype(np.uint16)
+    out = tmp_path / "stopped.ome.zarr"
+    gen = iter_write(img, out, model="espcn", scale=2, tile=16, workers=2)
+    for msg in gen:
+        if msg.get("done", 0) >= 10:
+            break
+    gen.close()
+    markers = out / ".superres-done"
+    kept = len(list(markers.iterdir()))
+    time.sleep(0.5)
+    assert len(list(markers.iterdir())) == kept  # nothing still running in the background
+    assert 10 <= kept < 48
+    real = SRModel.__call__
+    calls = []
+    monkeypatch.setattr(SRModel, "__call__", lambda self, x: calls.append(1) or real(self, x))
+    resumed = nsr.upscale(img, "espcn", 2, tile=16, out=out)[:]
+    assert len(calls) == 48 - kept
+    monkeypatch.setattr(SRModel, "__call__", real)
+    assert np.array_equal(resumed, nsr.upscale(img, "espcn", 2, tile=16).compute())
