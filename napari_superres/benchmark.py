@@ -1,7 +1,8 @@
 """Speed and memory benchmark: ``napari-superres perf``. Prints numbers; asserts nothing.
 
 In one run, on the same synthetic uint16 image, each stage in its own process (so its peak
-resident memory is its own):
+resident memory is its own; loading the model, a warm-up pass and the one-time imports of dask and
+zarr come before the clock starts):
 
 - ``raw``: one forward pass of the network on the whole in-memory image (float32 in [0, 1]);
 - ``raw-tiles``: forward passes on non-overlapping tiles, no halo, no I/O (what tiling costs
@@ -45,7 +46,10 @@ def run_stage(
     stage: str, model: str, scale: int, size: int, device: str, tile: int | None, workdir: str
 ) -> dict:
     """Run one stage in this process and return its timing and peak memory."""
+    import dask.array  # noqa: F401  one-time imports happen before timing, like loading the model
+    import dask.threaded  # noqa: F401
     import torch
+    import zarr  # noqa: F401
 
     from .device import resolve_device
     from .engine import upscale
