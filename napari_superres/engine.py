@@ -214,8 +214,8 @@ class _Batcher:
     Each dask thread hands its tile over and waits; one feeder thread per model takes every tile
     waiting (up to ``max_batch`` planes, the same shape and precision), stacks them, runs them in one
     pass (with the out-of-memory splitting of :func:`_forward`) and hands each its own planes back.
-    On a GPU this fills the device where single tiles leave it idle; on the CPU one thread per tile
-    is faster (measured in docs/benchmarks.md), so batching is for accelerators. The feeder exits
+    It is meant for GPUs, where one small tile per call leaves the device idle between kernels; on the
+    CPU one thread per tile is faster (measured in docs/benchmarks.md), so batching is off there. The feeder exits
     after a few idle seconds and starts again on demand.
     """
 
@@ -307,7 +307,8 @@ def _batcher(model, max_batch: int) -> _Batcher:
 
 
 def auto_batch(dev) -> int:
-    """Tiles per forward pass: 8 on GPUs (fills them; measured in docs/benchmarks.md), 1 on the CPU."""
+    """Tiles per forward pass: 1 on the CPU (batches measured slower there, docs/benchmarks.md), 8 on
+    GPUs (not yet measured on one; ``batch=`` overrides)."""
     return 1 if dev.type == "cpu" else 8
 
 
