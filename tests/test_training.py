@@ -87,11 +87,13 @@ def test_fine_tuning_on_own_data_beats_the_generic_model(tmp_path, scene):
 
 
 def test_a_model_of_another_scale_gives_its_body_to_the_new_scale(scene):
-    """init= the x2 edsr-lite for x4 training: the layers that fit are copied, the tail starts
+    """init= the x2 edsr-lite weights file for x4 training: the layers that fit are copied, the tail starts
     afresh, the metadata says so, and it ends ahead of a network trained from scratch as long."""
+    from napari_superres.models import weights_path
+
     x2 = load_model("edsr-lite", 2)
     kw = dict(steps=30, batch_size=8, patch_size=16, lr=5e-4, channel="raw", val_every=1000, seed=1)
-    started = list(iter_train(data=[scene], scale=4, init="edsr-lite", **kw))[-1]
+    started = list(iter_train(data=[scene], scale=4, init=weights_path("edsr-lite", 2), **kw))[-1]
     scratch = list(iter_train("edsr-lite", [scene], 4, **kw))[-1]
     model = started["model"]
     assert model.scale == 4 and model.arch == "edsr"
