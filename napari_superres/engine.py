@@ -338,6 +338,19 @@ def _recall(key):
     return value
 
 
+def _store_chunks(data) -> tuple | None:
+    """The chunk shape of a chunked store (zarr, a TIFF's zarr view, any array-like with integer
+    ``chunks``) that windows should be read from through a :class:`~napari_superres.io.ChunkCache`;
+    None for numpy arrays, dask arrays (read through dask) and unchunked array-likes."""
+    chunks = getattr(data, "chunks", None)
+    if chunks is None or isinstance(data, np.ndarray):
+        return None
+    try:
+        return tuple(int(c) for c in chunks)
+    except TypeError:  # dask-style tuples of chunk sizes
+        return None
+
+
 class PathSource:
     """A file input by reference: each process (a dask.distributed worker) opens it once itself and
     reads windows through its own chunk cache, so nothing but the path travels with the tasks."""
@@ -354,8 +367,7 @@ class PathSource:
             if hit is not None:
                 return hit
             data = open_input(self.path, self.axes).data
-            chunked = not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None
-            return _remember(key, ChunkCache(data, self.cache_bytes) if chunked else data)
+            return _remember(key, ChunkCache(data, self.cache_bytes) if _store_chunks(data) else data)
 
     def __getitem__(self, slices):
         return np.asarray(self._cache()[slices])
@@ -388,7 +400,7 @@ class _Reader:
         else:
             if path_source is not None:
                 data = path_source
-            elif not isinstance(data, np.ndarray) and getattr(data, "chunks", None) is not None:
+            elif _store_chunks(data):
                 from .io import ChunkCache
 
                 data = ChunkCache(data, cache_bytes)  # decode each stored chunk once, not once per tile
@@ -712,22 +724,12 @@ def build(
     )
     # streaming: the decoded-chunk cache holds the band of chunks the current rows of tiles need, no
     # more, so memory does not grow with the image (a cache of everything grew with it, up to its cap)
-    chunks = getattr(src.data, "chunks", None)
     cache_bytes = CACHE_MAX_BYTES
-    if (
-        streaming
-        and chunks is not None
-        and not isinstance(src.data, np.ndarray)
-        and len(chunks) == len(shape)
-    ):
-        try:
-            chunk_sizes = [int(c) for c in chunks]
-        except TypeError:  # dask-style chunk tuples: read through dask, not this cache
-            chunk_sizes = None
-        if chunk_sizes:
-            window = t + 2 * read_halo
-            need = band_bytes(shape, chunk_sizes, src.dtype.itemsize, axes_s, window, STRIP_TILES * t)
-            cache_bytes = min(CACHE_MAX_BYTES, need)
+    chunk_sizes = _store_chunks(src.data)
+    if streaming and chunk_sizes and len(chunk_sizes) == len(shape):
+        window = t + 2 * read_halo
+        need = band_bytes(shape, chunk_sizes, src.dtype.itemsize, axes_s, window, STRIP_TILES * t)
+        cache_bytes = min(CACHE_MAX_BYTES, need)
     path_source = PathSource(src.path, src.axes, cache_bytes) if by_path else None
     reader = _Reader(src.data, token, path_source, cache_bytes)
     layers = dict(reader.layer)

@@ -16,6 +16,7 @@ bytes as an uninterrupted run. Once everything is written the status attribute b
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -258,7 +259,7 @@ def _run(graph, keys, workers: int):
 
 def _sliding_window(dsk, todo, write_task, workers: int):
     """Compute the write tasks of the blocks ``todo`` with ``workers`` threads, submitted in order with at
-    most two per thread in flight; yields once per finished block. Stopping the iteration lets the
+    most two per thread in flight; yields 1 per finished block. Stopping the iteration lets the
     running blocks finish (each writes its chunk and marker) and drops the ones not started."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -284,11 +285,42 @@ def _sliding_window(dsk, todo, write_task, workers: int):
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 fut.result()
-                yield
+                yield 1
     finally:
         for fut in pending:
             fut.cancel()
         ex.shutdown(wait=True)
+
+
+def _groups(dsk, todo, write_task, group_size: int, workers: int, client):
+    """Compute the write tasks of ``todo`` in groups of ``group_size`` blocks, in local threads (yields
+    each group's size when it is done) or on a dask.distributed ``client`` (yields 1 per finished
+    future; stopping cancels the futures still running)."""
+    from dask.optimization import cull
+
+    for start in range(0, len(todo), group_size):
+        keys = []
+        for idx in todo[start : start + group_size]:
+            key, task = write_task(idx)
+            dsk[key] = task
+            keys.append(key)
+        sub, _ = cull(dsk, keys)
+        if client is None:
+            _run(sub, keys, workers)
+            yield len(keys)
+        else:
+            from distributed import as_completed
+
+            futures = client.get(sub, keys, sync=False)
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    yield 1
+            except BaseException:
+                client.cancel(futures)
+                raise
+        for k in keys:
+            del dsk[k]
 
 
 def _progress(n_done: int, total: int, computed: int, px_per_block: int, t0: float) -> dict:
@@ -362,7 +394,6 @@ def iter_write(
     """
     import dask.array as da
     import zarr
-    from dask.optimization import cull
 
     from .engine import build, stream_order
     from .geo import enlarged
@@ -482,7 +513,6 @@ def iter_write(
     if plan.range_key is not None:  # computed once above; without this every group would sample again
         dsk[plan.range_key] = ranges
     wname = f"superres-write-{plan.token}"
-    group_size = max(4 * nw, 8)
     t0 = time.perf_counter()
     px_per_block = np.prod(result.chunksize)
     yield {
@@ -500,41 +530,14 @@ def iter_write(
         return (wname, *idx), (_store_block, (result.name, *idx), level0, slices, marker)
 
     if client is None and nw > 1 and not isinstance(src.data, da.Array):
-        # a sliding window: each thread computes one block after another, in stream order, with at
-        # most 2 per thread in flight (no barrier between groups; the chunks in use stay a band)
-        for _ in _sliding_window(dsk, todo, write_task, nw):
-            n_done += 1
-            computed += 1
+        finished = _sliding_window(dsk, todo, write_task, nw)
+    else:  # groups: a dask input's chunks are computed once per group, not once per tile
+        finished = _groups(dsk, todo, write_task, max(4 * nw, 8), nw, client)
+    with contextlib.closing(finished):  # stopped early: tiles in flight finish, the rest is dropped
+        for n in finished:
+            n_done += n
+            computed += n
             yield _progress(n_done, total, computed, px_per_block, t0)
-        todo = []
-    for start in range(0, len(todo), group_size):  # groups: a dask input's chunks are computed once per group
-        batch = todo[start : start + group_size]
-        keys = []
-        for idx in batch:
-            key, task = write_task(idx)
-            dsk[key] = task
-            keys.append(key)
-        sub, _ = cull(dsk, keys)
-        if client is None:
-            _run(sub, keys, nw)
-            n_done += len(batch)
-            computed += len(batch)
-            yield _progress(n_done, total, computed, px_per_block, t0)
-        else:  # progress from the futures as they finish; stopping cancels the ones still running
-            from distributed import as_completed
-
-            futures = client.get(sub, keys, sync=False)
-            try:
-                for fut in as_completed(futures):
-                    fut.result()
-                    n_done += 1
-                    computed += 1
-                    yield _progress(n_done, total, computed, px_per_block, t0)
-            except BaseException:
-                client.cancel(futures)
-                raise
-        for k in keys:
-            del dsk[k]
     # ---- pyramid levels from the finished level 0
     for k in build_pyramid(group, shapes, chunk0, y_ax, x_ax, nw):
         yield {

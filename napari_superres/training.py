@@ -284,9 +284,7 @@ def init_model(init, scale: int):
     from .models import NAMED, USER, build, load_model, shipped_scales
 
     key = str(init)
-    source = None
-    if key in NAMED and NAMED[key]["trained"] and scale not in shipped_scales(key):
-        have = shipped_scales(key)
+    if key in NAMED and NAMED[key]["trained"] and scale not in (have := shipped_scales(key)):
         if not have:
             raise SuperResError(f"model {key!r} has no trained weights to start from; train it from scratch")
         source = load_model(key, min(have, key=lambda s: (abs(s - scale), s)))
