@@ -216,10 +216,10 @@ def _load_checkpoint(path: Path, model, opt, device) -> tuple[int, dict]:
     counts = {int(k): v for k, v in json.loads(meta.get("adam_steps", "{}")).items()}
     for i, p in enumerate(model.module.parameters()):
         if f"optim.{i}.exp_avg" in tensors:
-            opt.state[p] = {
+            opt.state[p] = {  # moments in the parameter's own memory format
                 "step": torch.tensor(counts.get(i, 0.0)),
-                "exp_avg": tensors[f"optim.{i}.exp_avg"],
-                "exp_avg_sq": tensors[f"optim.{i}.exp_avg_sq"],
+                "exp_avg": torch.empty_like(p).copy_(tensors[f"optim.{i}.exp_avg"]),
+                "exp_avg_sq": torch.empty_like(p).copy_(tensors[f"optim.{i}.exp_avg_sq"]),
             }
     return int(meta["step"]), json.loads(meta.get("info", "{}"))
 
@@ -392,6 +392,10 @@ def iter_train(
     if not any(p.requires_grad for p in model.module.parameters()):
         raise SuperResError(f"{arch} has no trainable parameters; choose a network such as espcn")
     model.module.to(dev).train()
+    # channels-last convolutions: 1.2-1.45x a training step on the CPU (measured for srcnn,
+    # vdsr-lite, edsr-lite, rdn-lite; scripts/cpu_options.py shows the same for inference)
+    fmt = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+    model.module.to(memory_format=fmt)
     sampler = PairSampler(
         train_imgs, scale, patch_size, dev, None if lr_data is not None else degradation, train_lr
     )
@@ -412,7 +416,7 @@ def iter_train(
         rng = np.random.default_rng([seed, step])
         gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
         lr_b, hr_b = sampler.batch(batch_size, rng, gen)
-        loss = torch.nn.functional.l1_loss(model.module(lr_b), hr_b)
+        loss = torch.nn.functional.l1_loss(model.module(lr_b.to(memory_format=fmt)), hr_b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
