@@ -13,6 +13,18 @@ from torch import nn
 from .blocks import conv
 
 
+def _bilinear_(up: nn.ConvTranspose2d) -> None:
+    """Start a 4x4 stride-2 transposed convolution as bilinear x2 enlargement, per channel (as the paper)."""
+    import torch
+
+    k = torch.tensor([0.25, 0.75, 0.75, 0.25])
+    with torch.no_grad():
+        up.weight.zero_()
+        for c in range(min(up.in_channels, up.out_channels)):
+            up.weight[c, c] = k[:, None] * k[None, :]
+        up.bias.zero_()
+
+
 class _Level(nn.Module):
     def __init__(self, in_ch: int, features: int, depth: int, first: bool):
         super().__init__()
@@ -26,6 +38,7 @@ class _Level(nn.Module):
         self.features = nn.Sequential(*layers)
         self.residual = conv(features, in_ch, 3)
         self.image = nn.ConvTranspose2d(in_ch, in_ch, 4, stride=2, padding=1)
+        _bilinear_(self.image)
 
     def forward(self, feat, img):
         feat = self.features(feat)
