@@ -20,3 +20,24 @@ def test_shipped_espcn_meets_the_set5_targets(sr_data):
     for r in rows:
         assert r.psnr >= TARGETS[r.scale], (r.scale, r.psnr)
         assert r.consistency > 50  # degrading the output gives back the input closely
+
+
+def _shipped_zoo():
+    from napari_superres.models import NAMED, shipped_scales
+
+    return [(n, s) for n in NAMED if n != "espcn" for s in shipped_scales(n) if NAMED[n]["trained"]]
+
+
+ZOO_GAIN = {2: 2.5, 3: 2.0, 4: 1.5}  # dB over bicubic on Set5 that every shipped zoo model must reach
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,scale", _shipped_zoo())
+def test_every_shipped_zoo_model_beats_bicubic_on_set5(sr_data, name, scale):
+    """The issue's bar for shipping: +2.5 dB at x2, +1.5 at x4 (x3 in between), by our own bench,
+    and the figure recorded in the weights' metadata is the one the bench gives now."""
+    from napari_superres.models import read_metadata, weights_path
+
+    got = {r.model: r.psnr for r in evaluate(sr_data / "Set5", ["bicubic", name], [scale])}
+    assert got[name] >= got["bicubic"] + ZOO_GAIN[scale], (name, scale, got)
+    assert abs(float(read_metadata(weights_path(name, scale))["set5_psnr"]) - got[name]) < 0.01

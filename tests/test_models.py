@@ -70,3 +70,18 @@ def test_shipped_model_improves_a_real_image():
         sr = nsr.upscale(lr, "espcn", s, normalize=None).compute() * 255
         bic = nsr.upscale(lr, "bicubic", s, normalize=None).compute() * 255
         assert psnr(sr[s:-s, s:-s], h[s:-s, s:-s]) > psnr(bic[s:-s, s:-s], h[s:-s, s:-s]) + 1.0
+
+
+def test_every_shipped_weights_file_records_how_it_was_trained():
+    from napari_superres.models import NAMED, shipped_scales
+
+    files = [weights_path(n, s) for n in NAMED for s in shipped_scales(n) if NAMED[n]["trained"]]
+    assert len(files) >= 6
+    for f in files:
+        assert b"\x80\x04" not in f.read_bytes()[:64], f.name  # safetensors, not a pickle
+        meta = read_metadata(f)
+        for key in ("arch", "config", "training_data", "steps", "command", "wall_time_s", "set5_psnr"):
+            assert meta.get(key), (f.name, key)
+        assert "T91" in meta["training_data"], f.name
+        m = nsr.load_model(f)
+        assert m.metadata["set5_psnr"] == meta["set5_psnr"]
