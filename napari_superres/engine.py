@@ -707,7 +707,7 @@ def build(
         import warnings
 
         warnings.warn(
-            f"model {mdl.name!r} is not exactly tileable (global pooling): each {t}-pixel tile is read "
+            f"model {mdl.name!r} is not exactly tileable (global pooling, or a reach we do not know): each {t}-pixel tile is read "
             f"with a {halo}-pixel halo, and tiles can differ slightly from a whole-image run; "
             "a larger tile= makes the difference smaller",
             UserWarning,

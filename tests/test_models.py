@@ -49,9 +49,12 @@ def test_mismatched_or_foreign_weights_are_refused(tmp_path):
     save_weights(m, bad, {"arch": "espcn", "scale": "2", "config": json.dumps({"features": [8, 4]})})
     with pytest.raises(SuperResError, match="do not match"):
         nsr.load_model(bad)
-    torch.save(m.module.state_dict(), tmp_path / "w.pt")
+    bad.with_suffix(".txt").write_text("weights?")
+    with pytest.raises(SuperResError, match="cannot read"):
+        nsr.load_model(bad.with_suffix(".txt"))
+    bad.write_bytes(b"\x00\x01")  # a truncated safetensors file
     with pytest.raises(SuperResError, match="not a safetensors file"):
-        nsr.load_model(tmp_path / "w.pt")
+        nsr.load_model(bad)
     with pytest.raises(SuperResError, match="does not exist"):
         nsr.load_model(tmp_path / "missing.safetensors")
 

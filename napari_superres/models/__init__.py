@@ -269,7 +269,12 @@ def _from_safetensors(path: Path, name: str | None = None) -> SRModel:
 
 
 def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -> SRModel:
-    """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or ``.safetensors`` path.
+    """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or weights file.
+
+    A file is a ``.safetensors`` saved by napari-superres, or a state dict from elsewhere
+    (``.safetensors``, ``.pt``, ``.pth``, ``.ckpt``, ``.bin``; never unpickled): the architecture and
+    configuration are detected from its tensors (``scale`` is used only where they do not show it:
+    SRCNN, FSRCNN, VDSR, DRRN), and other networks load through ``spandrel`` if it is installed.
 
     ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
 
@@ -313,16 +318,21 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
             )
         return model
     path = Path(key).expanduser()
-    if path.suffix in (".safetensors",) or path.exists():
+    from .foreign import STATE_DICT_SUFFIXES, load_state_dict_file
+
+    if path.suffix.lower() in STATE_DICT_SUFFIXES or path.exists():
         if not path.exists():
             raise SuperResError(f"weights file {path} does not exist; check the path")
-        model = _from_safetensors(path)
+        if path.suffix.lower() == ".safetensors" and "arch" in read_metadata(path):
+            model = _from_safetensors(path)
+        else:  # a state dict from elsewhere: architecture and configuration from its tensors
+            model = load_state_dict_file(path, _check_scale(scale))
         model.origin = str(path.resolve())
         return model
     close = difflib.get_close_matches(key, [*NAMED, "default"], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise SuperResError(
-        f"unknown model {key!r}.{hint} Known models: {', '.join(['default', *NAMED])}, or a .safetensors path"
+        f"unknown model {key!r}.{hint} Known models: {', '.join(['default', *NAMED])}, or a weights file path"
     )
 
 

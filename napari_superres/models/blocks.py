@@ -188,3 +188,34 @@ class SubPixelResNet(nn.Module):
 def hr_radius_to_lr(radius_hr: int, scale: int) -> int:
     """The input-pixel halo of a network that works on the bicubic-enlarged image (SRCNN, VDSR, DRRN)."""
     return -(-radius_hr // scale) + BicubicUpsample.radius
+
+
+# ----------------------------------------------------------------------------- detection helpers
+# Each architecture module's ``detect(shapes, scale)`` reads its configuration from a state dict's
+# tensor names and shapes (``shapes``: name -> shape tuple); these are the pieces they share.
+
+
+def indices(shapes: dict, pattern: str) -> list[int]:
+    """The sorted integers ``#`` for which ``pattern`` (a tensor name with one ``#``) names a tensor."""
+    import re
+
+    rx = re.compile(re.escape(pattern).replace("\\#", r"(\d+)") + "$")
+    return sorted({int(m.group(1)) for k in shapes if (m := rx.match(k))})
+
+
+def upsampler_scale(shapes: dict, prefix: str, features: int) -> int | None:
+    """The factor of an :class:`Upsampler` stored under ``prefix`` (e.g. ``"tail.0"``), from its shapes."""
+    outs = [shapes[f"{prefix}.{i}.weight"][0] for i in indices(shapes, f"{prefix}.#.weight")]
+    if len(outs) > 1:  # x2 stages
+        return 2 ** len(outs) if all(o == 4 * features for o in outs) else None
+    if len(outs) == 1:
+        s = int(round((outs[0] / features) ** 0.5))
+        return s if s > 1 and s * s * features == outs[0] else None
+    return None
+
+
+def three_convs(shapes: dict):
+    """The three convolutions ``body.0``, ``body.2``, ``body.4`` (with biases) and nothing else, or None."""
+    if set(shapes) != {f"body.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")}:
+        return None
+    return [shapes[f"body.{i}.weight"] for i in (0, 2, 4)]

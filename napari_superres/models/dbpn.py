@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import indices
+
 KERNELS = {2: (6, 2, 2), 3: (7, 3, 2), 4: (8, 4, 2), 8: (12, 8, 2)}  # kernel, stride, padding per scale
 
 
@@ -101,10 +103,26 @@ def halo(config: dict, scale: int = 4) -> int:
     return 1 + (2 * int(config.get("stages", 7)) - 1) * unit + 2
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """Entry ``feat``, projection units ``ups.#``/``downs.#`` (their kernel size gives the scale), dense
+    fusions ``up_fuse.#`` (the number of stages); one shared unit of each kind is the recursive variant."""
+    if "feat.0.weight" not in shapes or "ups.0.up1.0.weight" not in shapes:
+        return []
+    entry, c = shapes["feat.0.weight"][:2]
+    features, k = shapes["feat.2.weight"][0], shapes["ups.0.up1.0.weight"][2]
+    s = next((s for s, (kk, _, _) in KERNELS.items() if kk == k), None)
+    ups, stages = indices(shapes, "ups.#.up1.0.weight"), len(indices(shapes, "up_fuse.#.0.weight")) + 1
+    if s is None:
+        return []
+    cfg = {"in_channels": c, "features": features, "entry": entry, "stages": stages}
+    return [(s, {**cfg, "recursive": True} if len(ups) == 1 and stages > 1 else cfg)]
+
+
 ARCH = {
     "name": "dbpn",
     "build": DBPN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4, 8),
     "exact_tiling": True,
     "size_multiple": 1,

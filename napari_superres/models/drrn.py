@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import BicubicUpsample, conv, hr_radius_to_lr
+from .blocks import BicubicUpsample, conv, hr_radius_to_lr, indices
 
 
 class DRRN(nn.Module):
@@ -43,10 +43,21 @@ def halo(config: dict, scale: int = 2) -> int:
     return hr_radius_to_lr(blocks * (1 + 2 * units) + 1, scale)
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """``entry``/``shared``/``exit`` convolutions. The number of recursions (``units``) shares the weights,
+    so it is not in the tensors: the published 25 unless a named configuration matches; ``scale`` is taken."""
+    blocks = indices(shapes, "entry.#.weight")
+    if not blocks or "exit.weight" not in shapes:
+        return []
+    c, f = shapes["entry.0.weight"][1], shapes["exit.weight"][1]
+    return [(scale, {"in_channels": c, "blocks": len(blocks), "features": f})]
+
+
 ARCH = {
     "name": "drrn",
     "build": DRRN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": True,
     "size_multiple": 1,

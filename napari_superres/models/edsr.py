@@ -11,7 +11,7 @@ a gridding pattern, so mix in rate 1), and a neighbourhood self-attention block 
 
 from __future__ import annotations
 
-from .blocks import NeighbourhoodAttention, ResBlock, SubPixelResNet, Upsampler
+from .blocks import NeighbourhoodAttention, ResBlock, SubPixelResNet, Upsampler, indices, upsampler_scale
 
 
 class EDSR(SubPixelResNet):
@@ -50,10 +50,26 @@ def halo(config: dict, scale: int = 2) -> int:
     return r + Upsampler.radius(scale) + 1  # upsampler, tail conv
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """``head``, residual blocks ``body.#.body``, ``tail`` (the upsampler gives the scale). Channel or
+    frequency-aware attention add tensors to each block (tried in turn); residual scaling, the bicubic
+    skip and dilation rates leave no trace in the tensors (a named configuration supplies them)."""
+    if "head.weight" not in shapes or "body.0.body.0.body.0.weight" in shapes:  # the latter is RCAN's
+        return []
+    f, c = shapes["head.weight"][:2]
+    blocks = indices(shapes, "body.#.body.0.weight")
+    s = upsampler_scale(shapes, "tail.0", f)
+    if not blocks or s is None:
+        return []
+    base = {"in_channels": c, "blocks": len(blocks), "features": f}
+    return [(s, base), (s, {**base, "attention": "ca"}), (s, {**base, "attention": "fa"})]
+
+
 ARCH = {
     "name": "edsr",
     "build": EDSR,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": lambda config: config.get("attention") is None,
     "size_multiple": 1,

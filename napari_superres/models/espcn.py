@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import BicubicUpsample, activation, conv, conv_radius
+from .blocks import BicubicUpsample, activation, conv, conv_radius, three_convs
 
 
 class ESPCN(nn.Module):
@@ -52,10 +52,23 @@ def halo(config: dict, scale: int = 2) -> int:
     return r
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """Three convolutions whose last gives ``in_channels * scale**2`` maps (the pixel shuffle's input)."""
+    w = three_convs(shapes)
+    if w is None:
+        return []
+    c = w[0][1]
+    s = int(round((w[2][0] / c) ** 0.5))
+    if s < 2 or s * s * c != w[2][0]:
+        return []
+    return [(s, {"in_channels": c, "features": [w[0][0], w[1][0]], "kernels": [v[2] for v in w]})]
+
+
 ARCH = {
     "name": "espcn",
     "build": ESPCN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": True,
     "size_multiple": 1,

@@ -33,10 +33,23 @@ def halo(config: dict, scale: int = 2) -> int:
     return 2 + int(config.get("m", 4)) + -(-4 // scale) + 1  # 5x5, m 3x3, the 9x9 deconvolution
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """5x5 extraction, 1x1 shrinking, ``m`` 3x3 mappings, a 9x9 transposed convolution ``deconv``; its
+    stride (the scale) is not in the tensors: ``scale`` is taken."""
+    if "deconv.weight" not in shapes or "body.0.weight" not in shapes:
+        return []
+    w0, w2 = shapes["body.0.weight"], shapes.get("body.2.weight", ())
+    m = sum(1 for k, v in shapes.items() if k.startswith("body.") and len(v) == 4 and v[2] == 3)
+    if len(w2) != 4:
+        return []
+    return [(scale, {"in_channels": w0[1], "d": w0[0], "s": w2[0], "m": m})]
+
+
 ARCH = {
     "name": "fsrcnn",
     "build": FSRCNN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": True,
     "size_multiple": 1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import conv
+from .blocks import conv, indices
 
 
 def _bilinear_(up: nn.ConvTranspose2d) -> None:
@@ -67,10 +67,25 @@ def halo(config: dict, scale: int = 2) -> int:
     return int(r) + 2
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """One ``levels.#`` per x2 level (so the scale is 2 ** levels); depth and maps from level 0."""
+    levels = indices(shapes, "levels.#.image.weight")
+    if not levels:
+        return []
+    convs = [
+        i
+        for i in indices(shapes, "levels.0.features.#.weight")
+        if shapes[f"levels.0.features.{i}.weight"][2] == 3
+    ]
+    w0 = shapes["levels.0.features.0.weight"]
+    return [(2 ** len(levels), {"in_channels": w0[1], "features": w0[0], "depth": len(convs) - 1})]
+
+
 ARCH = {
     "name": "lapsrn",
     "build": LapSRN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 4, 8),
     "exact_tiling": True,
     "size_multiple": 1,

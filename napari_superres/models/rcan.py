@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import ResBlock, SubPixelResNet, conv
+from .blocks import ResBlock, SubPixelResNet, conv, indices, upsampler_scale
 
 
 class Group(nn.Module):
@@ -50,10 +50,27 @@ def halo(config: dict, scale: int = 2) -> int:
     return TILING_HALO
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """Groups ``body.#`` of blocks ``body.#.body.#`` with channel attention (its 1x1 squeeze gives the
+    reduction); the upsampler gives the scale. The bicubic skip is not in the tensors."""
+    if "head.weight" not in shapes or "body.0.body.0.body.0.weight" not in shapes:
+        return []
+    f, c = shapes["head.weight"][:2]
+    groups = indices(shapes, "body.#.body.0.body.0.weight")
+    blocks = indices(shapes, "body.0.body.#.body.0.weight")
+    squeeze = shapes.get("body.0.body.0.body.3.body.1.weight")
+    s = upsampler_scale(shapes, "tail.0", f)
+    if not squeeze or s is None:
+        return []
+    cfg = {"in_channels": c, "groups": len(groups), "blocks": len(blocks), "features": f}
+    return [(s, {**cfg, "reduction": f // squeeze[0]})]
+
+
 ARCH = {
     "name": "rcan",
     "build": RCAN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": False,
     "size_multiple": 1,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import BicubicUpsample, Upsampler, conv
+from .blocks import BicubicUpsample, Upsampler, conv, indices, upsampler_scale
 
 
 class RDB(nn.Module):
@@ -63,10 +63,26 @@ def halo(config: dict, scale: int = 2) -> int:
     return 2 + int(config.get("d", 16)) * int(config.get("c", 8)) + 1 + Upsampler.radius(scale) + 1
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """``sfe1``/``sfe2``, residual dense blocks ``blocks.#`` (their convolutions give C and the growth
+    rate G), global fusion, the upsampler (the scale). The bicubic skip is not in the tensors."""
+    if "sfe1.weight" not in shapes:
+        return []
+    g0, c = shapes["sfe1.weight"][:2]
+    d = indices(shapes, "blocks.#.fuse.weight")
+    convs = indices(shapes, "blocks.0.convs.#.0.weight")
+    s = upsampler_scale(shapes, "tail.0", g0)
+    if not d or not convs or s is None:
+        return []
+    g = shapes["blocks.0.convs.0.0.weight"][0]
+    return [(s, {"in_channels": c, "d": len(d), "c": len(convs), "g": g, "g0": g0})]
+
+
 ARCH = {
     "name": "rdn",
     "build": RDN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": True,
     "size_multiple": 1,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import BicubicUpsample, conv, conv_radius, hr_radius_to_lr
+from .blocks import BicubicUpsample, conv, conv_radius, hr_radius_to_lr, three_convs
 
 
 class SRCNN(nn.Module):
@@ -32,10 +32,20 @@ def halo(config: dict, scale: int = 2) -> int:
     return hr_radius_to_lr(conv_radius(config.get("kernels", (9, 5, 5))), scale)
 
 
+def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
+    """Three convolutions back to ``in_channels`` maps; an all-3x3 stack is VDSR's. The scale is not
+    in the tensors (the network works on the bicubic-enlarged image): ``scale`` is taken."""
+    w = three_convs(shapes)
+    if w is None or w[2][0] != w[0][1] or all(v[2] == 3 for v in w):
+        return []
+    return [(scale, {"in_channels": w[0][1], "features": [w[0][0], w[1][0]], "kernels": [v[2] for v in w]})]
+
+
 ARCH = {
     "name": "srcnn",
     "build": SRCNN,
     "halo": halo,
+    "detect": detect,
     "scales": (2, 3, 4),
     "exact_tiling": True,
     "size_multiple": 1,

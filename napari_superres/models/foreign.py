@@ -1,0 +1,219 @@
+"""Weights from elsewhere: state-dict files of our architectures, and other networks through spandrel.
+
+A ``.safetensors`` file without napari-superres metadata, or a PyTorch ``.pt`` / ``.pth`` / ``.ckpt``
+/ ``.bin`` state dict, is read without unpickling objects (``torch.load(weights_only=True)``: tensors
+and plain containers only). Common wrappers (``{"state_dict": ...}``, ``{"params_ema": ...}``, a
+``module.`` prefix from DataParallel, our own training checkpoints) are unwrapped. Each architecture
+module's ``detect`` then reads its configuration from the tensor names and shapes; a named
+configuration whose tensors match exactly supplies the options that leave no trace in the tensors
+(activation, bicubic skip, residual scaling). The candidate is built and loaded strictly, so a
+model is returned whole or not at all.
+
+Networks we do not implement (Real-ESRGAN, SwinIR, HAT, ...) load through the optional ``spandrel``
+package when it is installed, and run through the same lazy pipeline (see :func:`_spandrel_module`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import warnings
+from pathlib import Path
+
+from ..errors import SuperResError
+
+STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
+WRAPPERS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "module", "net", "generator")
+FOREIGN_HALO = 32  # input pixels read around each tile for networks whose reach we do not know
+
+
+def read_state_dict(path: Path) -> dict:
+    """The tensors of a weights file, unwrapped, as ``name -> tensor``; never unpickles objects."""
+    import pickle
+
+    import torch
+
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise SuperResError(
+                f"cannot read {path} as safetensors ({exc}); the file may be truncated"
+            ) from None
+    else:
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "global" not in str(exc).lower():  # not a pickle of objects: a damaged or foreign file
+                raise SuperResError(
+                    f"cannot read {path} as a PyTorch state dict (not a torch.save file)"
+                ) from None
+            raise SuperResError(
+                f"{path} holds pickled Python objects besides tensors, which napari-superres does not "
+                "unpickle; save the state dict alone (torch.save(model.state_dict(), ...)) or as .safetensors"
+            ) from None
+        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SuperResError(f"cannot read {path} as a PyTorch state dict ({first})") from None
+    return unwrap(state, path)
+
+
+def unwrap(state, path: Path | str = "the file") -> dict:
+    """Peel the usual containers off a state dict and drop optimiser state and prefixes."""
+    import torch
+
+    while isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
+        key = next((k for k in WRAPPERS if isinstance(state.get(k), dict)), None)
+        if key is None:
+            break
+        state = state[key]
+    if not isinstance(state, dict) or not state:
+        raise SuperResError(f"{path} holds no tensors by name; give a state dict or a .safetensors file")
+    if any(k.startswith("optim.") for k in state):  # a napari-superres training checkpoint
+        state = {k: v for k, v in state.items() if k.startswith("model.")}
+    for prefix in ("module.", "model.", "net."):
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise SuperResError(f"{path} holds no tensors by name; give a state dict or a .safetensors file")
+    return tensors
+
+
+def _defaults(arch: str) -> dict:
+    from . import _arch
+
+    sig = inspect.signature(_arch(arch)["build"])
+    return {k: p.default for k, p in sig.parameters.items() if k != "scale" and p.default is not p.empty}
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # tuples and lists alike
+
+
+def _named_match(arch: str, config: dict) -> tuple[str | None, dict]:
+    """The first named configuration of ``arch`` agreeing with every detected entry, and its config."""
+    from . import NAMED
+
+    defaults = _defaults(arch)
+    for name, entry in NAMED.items():
+        if entry["arch"] != arch:
+            continue
+        full = {**defaults, **entry["config"]}
+        if all(_same(full.get(k), v) for k, v in config.items()):
+            return name, {**entry["config"], **config}
+    return None, config
+
+
+def detect(state: dict, scale: int):
+    """``(arch, scale, config, named, model)`` for the first of our architectures the tensors load into
+    strictly, or None. ``scale`` is used where the tensors do not show it."""
+    from . import _ARCH_MODULES, _arch, build
+
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    for arch in _ARCH_MODULES:
+        spec = _arch(arch)
+        for s, config in spec.get("detect", lambda *_: [])(shapes, scale):
+            if s not in spec["scales"]:
+                continue
+            named, config = _named_match(arch, config)
+            try:
+                model = build(arch, s, config, name=named or arch)
+                model.module.load_state_dict(state, strict=True)
+            except (RuntimeError, ValueError, TypeError, KeyError):
+                continue
+            return arch, s, config, named, model
+    return None
+
+
+def load_state_dict_file(path: Path, scale: int):
+    """A model from a weights file without our metadata: one of ours by detection, else via spandrel."""
+    state = read_state_dict(path)
+    found = detect(state, scale)
+    if found is None:
+        return load_with_spandrel(state, path)
+    arch, s, config, named, model = found
+    hidden = sorted(set(_defaults(arch)) - set(config) - {"in_channels"})
+    if named is None and hidden:
+        warnings.warn(
+            f"{path.name}: {arch} detected from its tensors; options the tensors do not show "
+            f"({', '.join(hidden)}) take their defaults",
+            UserWarning,
+            stacklevel=3,
+        )
+    model.metadata = {
+        "arch": arch,
+        "scale": str(s),
+        "config": json.dumps(config),
+        "detected": f"from the tensor names and shapes of {path.name}"
+        + (f" (matches the named configuration {named!r})" if named else ""),
+    }
+    return model
+
+
+def _spandrel_module(descriptor):
+    """A spandrel model as a 1-channel network for our pipeline.
+
+    The engine feeds single-channel planes; an RGB network gets each plane as grey (replicated to its
+    input channels) and its output channels are averaged back to one. Size requirements (multiples,
+    minimum) are met by spandrel's own padding inside each tile.
+    """
+    import torch
+    from torch import nn
+
+    class SpandrelNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = descriptor.model
+            self.cin = int(descriptor.input_channels)
+
+        def forward(self, x):
+            x = x.expand(-1, self.cin, -1, -1) if self.cin != x.shape[1] else x
+            y = torch.cat([descriptor(x[i : i + 1].contiguous()) for i in range(x.shape[0])])
+            return y.mean(1, keepdim=True) if y.shape[1] != 1 else y
+
+    return SpandrelNet().eval()
+
+
+def load_with_spandrel(state: dict, path: Path):
+    """Load an architecture we do not implement through spandrel, if it is installed."""
+    from . import SRModel
+
+    try:
+        import spandrel
+    except ImportError:
+        raise SuperResError(
+            f"{path.name}: the tensors match none of our architectures; to load other networks "
+            "(Real-ESRGAN, SwinIR, HAT, ...) install the optional package: pip install spandrel"
+        ) from None
+    try:
+        desc = spandrel.ModelLoader().load_from_state_dict(state)
+    except Exception as exc:  # spandrel's UnsupportedModelError and shape errors from its loaders
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SuperResError(
+            f"{path.name}: neither napari-superres nor spandrel recognises it ({first})"
+        ) from None
+    if not hasattr(desc, "scale") or getattr(desc, "purpose", "SR") not in ("SR", "Restoration"):
+        raise SuperResError(f"{path.name}: spandrel loads it, but it is not a single-image upscaler")
+    req = desc.size_requirements
+    name = f"spandrel:{desc.architecture.name}"
+    model = SRModel(
+        name=path.stem,
+        arch=name,
+        scale=int(desc.scale),
+        in_channels=1,
+        halo=FOREIGN_HALO,
+        exact_tiling=False,
+        size_multiple=1,  # spandrel pads each tile to its multiple itself
+        module=_spandrel_module(desc),
+        min_size=max(3, int(getattr(req, "minimum", 0) or 0)),
+    )
+    model.metadata = {
+        "arch": name,
+        "scale": str(model.scale),
+        "loaded_by": f"spandrel {spandrel.__version__}",
+    }
+    return model
