@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patch-size", type=int, default=32, help="LR patch size")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--act", default=None, help="activation for architectures that take one")
+    t.add_argument("--config", default=None, help="architecture options as JSON, e.g. '{\"residual\": true}'")
     t.add_argument(
         "--init",
         default=None,
@@ -121,10 +122,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _json_config(text: str | None) -> dict | None:
+    import json
+
+    from .errors import SuperResError
+
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SuperResError(
+            f"--config is not valid JSON ({exc.msg}); write e.g. '{{\"residual\": true}}'"
+        ) from None
+    if not isinstance(config, dict):
+        raise SuperResError("--config must be a JSON object of option names and values")
+    return config
+
+
 def _cmd_train(a) -> None:
     from .training import train
 
-    config = {"act": a.act} if a.act else None
+    config = _json_config(a.config)
+    if a.act:
+        config = {**(config or {}), "act": a.act}
     deg = {"blur_sigma": a.blur_sigma, "noise_sigma": a.noise_sigma, "poisson_peak": a.poisson_peak}
     train(
         a.arch,

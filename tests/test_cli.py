@@ -47,7 +47,9 @@ def test_upscale_a_tiff_to_ome_zarr_with_summary(tmp_path, tiff, textured):
         (["upscale", "{tiff}", "o.zarr", "--scale", "1"], "above 1"),
         (["upscale", "{tiff}", "o.zarr", "--scale", "9"], "at most 8"),
         (["upscale", "{tiff}", "o.zarr", "--scale", "two"], "scale must be a number"),
-        (["upscale", "{tiff}", "o.zarr", "--model", "weights.bin"], "not a safetensors file"),
+        (["upscale", "{tiff}", "o.zarr", "--model", "weights.bin"], "cannot read"),
+        (["upscale", "{tiff}", "o.zarr", "--model", "weights.safetensors"], "not a safetensors file"),
+        (["train", "{tiff}", "--config", "{{residual: 1}}", "--out", "w.safetensors"], "not valid JSON"),
         (["upscale", "{tiff}", "o.zarr", "--model", "espcm"], "Did you mean espcn"),
         (["upscale", "{tiff}", "o.zarr", "--model", "espcn", "--scale", "8"], "x2, x3, x4"),
         (["upscale", "tiny.tif", "o.zarr"], "needs at least"),
@@ -60,6 +62,7 @@ def test_upscale_a_tiff_to_ome_zarr_with_summary(tmp_path, tiff, textured):
 def test_bad_input_gives_one_line_and_status_2(tmp_path, tiff, args, message):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "weights.bin").write_bytes(b"\x80\x04not a safetensors file at all")
+    (tmp_path / "weights.safetensors").write_bytes(b"\x80\x04not a safetensors file at all")
     tifffile.imwrite(tmp_path / "tiny.tif", np.zeros((2, 40), np.uint16))
     tifffile.imwrite(tmp_path / "nan.tif", np.full((20, 20), np.nan, np.float32))
     (tmp_path / "existing").mkdir()

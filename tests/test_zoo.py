@@ -87,6 +87,19 @@ def test_attention_and_dilation_options_in_residual_bodies(rng):
     assert not fa.exact_tiling and fa(torch.rand(1, 1, 12, 12)).shape == (1, 1, 24, 24)
 
 
+@pytest.mark.parametrize("arch", ["srcnn", "fsrcnn"])
+def test_residual_option_adds_the_bicubic_image(arch, rng):
+    """SRCNN and FSRCNN with ``residual=True`` (how their weights ship): the same network plus bicubic."""
+    x = torch.from_numpy(rng.random((1, 1, 14, 18)).astype(np.float32))
+    torch.manual_seed(0)
+    plain = build(arch, 3, {})
+    torch.manual_seed(0)
+    res = build(arch, 3, {"residual": True})
+    assert res.parameters == plain.parameters
+    bic = nsr.load_model("bicubic", 3)
+    torch.testing.assert_close(res(x), plain(x) + bic(x), atol=1e-5, rtol=0)
+
+
 def test_fine_tuning_on_the_users_image_beats_the_generic_model(textured):
     from napari_superres.degradation import degrade
     from napari_superres.metrics import psnr

@@ -45,7 +45,9 @@ def read_state_dict(path: Path) -> dict:
             ) from None
     else:
         try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing
+                warnings.simplefilter("ignore")
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             if "global" not in str(exc).lower():  # not a pickle of objects: a damaged or foreign file
                 raise SuperResError(

@@ -3,18 +3,29 @@
 Feature extraction (5x5, d maps), shrinking (1x1 to s maps), m mapping layers (3x3), expanding
 (1x1 back to d), and a 9x9 transposed convolution with stride ``scale`` that enlarges. Published
 configuration d=56, s=12, m=4: 12.46 K weights (the paper's count, biases aside).
+``residual=True`` adds the bicubic enlargement of the input to the output (no parameters), so training
+starts from bicubic quality (plain: Set5 x2 33.41 dB, below bicubic, after 3 000 steps here).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .blocks import conv
+from .blocks import BicubicUpsample, conv
 
 
 class FSRCNN(nn.Module):
-    def __init__(self, scale: int = 2, in_channels: int = 1, d: int = 56, s: int = 12, m: int = 4):
+    def __init__(
+        self,
+        scale: int = 2,
+        in_channels: int = 1,
+        d: int = 56,
+        s: int = 12,
+        m: int = 4,
+        residual: bool = False,
+    ):
         super().__init__()
+        self.skip = BicubicUpsample(scale) if residual else None
         layers = [conv(in_channels, d, 5), nn.PReLU(), conv(d, s, 1), nn.PReLU()]
         for _ in range(m):
             layers += [conv(s, s, 3), nn.PReLU()]
@@ -26,11 +37,14 @@ class FSRCNN(nn.Module):
         )
 
     def forward(self, x):
-        return self.deconv(self.body(x))
+        y = self.deconv(self.body(x))
+        return y + self.skip(x) if self.skip is not None else y
 
 
 def halo(config: dict, scale: int = 2) -> int:
-    return 2 + int(config.get("m", 4)) + -(-4 // scale) + 1  # 5x5, m 3x3, the 9x9 deconvolution
+    return (
+        2 + int(config.get("m", 4)) + -(-4 // scale) + 1
+    )  # 5x5, m 3x3, the 9x9 deconvolution (>= bicubic's 2)
 
 
 def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:

@@ -2,6 +2,9 @@
 
 9-5-5 with 64 and 32 feature maps (57 K parameters): patch extraction, non-linear mapping,
 reconstruction. Zero ("same") padding keeps the size; the network works at the output resolution.
+``residual=True`` adds the bicubic image to the output (VDSR's global residual; no parameters): the
+plain mapping trained with Adam at 1e-3 was unstable here (validation PSNR fell from 30.5 to 28.7 dB
+between steps 500 and 1 000), the residual one starts at bicubic quality. The shipped weights use it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,16 @@ from .blocks import BicubicUpsample, conv, conv_radius, hr_radius_to_lr, three_c
 
 
 class SRCNN(nn.Module):
-    def __init__(self, scale: int = 2, in_channels: int = 1, features=(64, 32), kernels=(9, 5, 5)):
+    def __init__(
+        self,
+        scale: int = 2,
+        in_channels: int = 1,
+        features=(64, 32),
+        kernels=(9, 5, 5),
+        residual: bool = False,
+    ):
         super().__init__()
+        self.residual = residual
         self.up = BicubicUpsample(scale)
         f1, f2 = features
         self.body = nn.Sequential(
@@ -25,7 +36,8 @@ class SRCNN(nn.Module):
         )
 
     def forward(self, x):
-        return self.body(self.up(x))
+        up = self.up(x)
+        return up + self.body(up) if self.residual else self.body(up)
 
 
 def halo(config: dict, scale: int = 2) -> int:
