@@ -1,6 +1,7 @@
 """Print docs/models.md's table of shipped weights from the figures `bench --record` wrote into them.
 
-python scripts/models_table.py        # markdown: parameters, Set5 / Set14 / B100 at x2, x3, x4, steps and time
+python scripts/models_table.py             # markdown: parameters, Set5 / Set14 / B100 at x2, x3, x4, steps and time
+python scripts/models_table.py --commands  # the training command, schedule and start of every weights file
 
 The figures are read, not recomputed: run `napari-superres bench ... --record` after training first.
 """
@@ -17,6 +18,16 @@ SETS = ("set5", "set14", "b100")
 def _cell(meta: dict, key: str) -> str:
     p, s = meta.get(f"{key}_psnr"), meta.get(f"{key}_ssim")
     return f"{p} / {s}" if p else "-"
+
+
+def commands() -> None:
+    for name, entry in NAMED.items():
+        for s in shipped_scales(name) if entry["trained"] else []:
+            m = read_metadata(weights_path(name, s))
+            print(f"- `{name}` x{s}: `{m.get('command', '?')}`")
+            for key in ("init", "schedule"):
+                if m.get(key):
+                    print(f"  {key}: {m[key]}")
 
 
 def main() -> None:
@@ -42,4 +53,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    commands() if "--commands" in sys.argv else main()
