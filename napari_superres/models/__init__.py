@@ -67,7 +67,11 @@ NAMED: dict[str, dict[str, Any]] = {
     },
     "dbpn": {"arch": "dbpn", "config": {}, "trained": True},
     "dbpn-recursive": {"arch": "dbpn", "config": {"recursive": True}, "trained": True},
-    "dbpn-lite": {"arch": "dbpn", "config": {"stages": 3, "features": 32, "entry": 64}, "trained": True},
+    "dbpn-lite": {
+        "arch": "dbpn",
+        "config": {"stages": 3, "features": 32, "entry": 64, "skip": True},
+        "trained": True,
+    },
 }
 DEFAULT = "espcn"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import indices
+from .blocks import BicubicUpsample, indices
 
 KERNELS = {2: (6, 2, 2), 3: (7, 3, 2), 4: (8, 4, 2), 8: (12, 8, 2)}  # kernel, stride, padding per scale
 
@@ -56,6 +56,7 @@ class DBPN(nn.Module):
         entry: int = 256,
         stages: int = 7,
         recursive: bool = False,
+        skip: bool = False,
     ):
         super().__init__()
         k, s, p = KERNELS[scale]
@@ -84,6 +85,9 @@ class DBPN(nn.Module):
         )
         self.stages, self.recursive = stages, recursive
         self.out = nn.Conv2d(stages * features, in_channels, 3, padding=1)
+        self.skip = (
+            BicubicUpsample(scale) if skip else None
+        )  # the lite model learns the residual over bicubic
 
     def forward(self, x):
         low = self.feat(x)
@@ -94,7 +98,8 @@ class DBPN(nn.Module):
             if t < self.stages - 1:
                 h = highs[0] if t == 0 else self.down_fuse[t - 1](torch.cat(highs, 1))
                 lows.append(self.downs[0 if self.recursive else t](h))
-        return self.out(torch.cat(highs, 1))
+        y = self.out(torch.cat(highs, 1))
+        return y + self.skip(x) if self.skip is not None else y
 
 
 def halo(config: dict, scale: int = 4) -> int:
