@@ -72,8 +72,7 @@ def unwrap(state, path: Path | str = "the file") -> dict:
         if key is None:
             break
         state = state[key]
-    if not isinstance(state, dict) or not state:
-        raise SuperResError(f"{path} holds no tensors by name; give a state dict or a .safetensors file")
+    state = state if isinstance(state, dict) else {}
     if any(k.startswith("optim.") for k in state):  # a napari-superres training checkpoint
         state = {k: v for k, v in state.items() if k.startswith("model.")}
     for prefix in ("module.", "model.", "net."):
