@@ -208,10 +208,13 @@ def upsampler_scale(shapes: dict, prefix: str, features: int) -> int | None:
     outs = [shapes[f"{prefix}.{i}.weight"][0] for i in indices(shapes, f"{prefix}.#.weight")]
     if len(outs) > 1:  # x2 stages
         return 2 ** len(outs) if all(o == 4 * features for o in outs) else None
-    if len(outs) == 1:
-        s = int(round((outs[0] / features) ** 0.5))
-        return s if s > 1 and s * s * features == outs[0] else None
-    return None
+    return square_factor(outs[0], features) if len(outs) == 1 else None
+
+
+def square_factor(maps: int, per: int) -> int | None:
+    """The ``s > 1`` with ``maps == s * s * per`` (a pixel shuffle's input maps), or None."""
+    s = int(round((maps / per) ** 0.5))
+    return s if s > 1 and s * s * per == maps else None
 
 
 def three_convs(shapes: dict):

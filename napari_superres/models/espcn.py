@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import BicubicUpsample, activation, conv, conv_radius, three_convs
+from .blocks import BicubicUpsample, activation, conv, conv_radius, square_factor, three_convs
 
 
 class ESPCN(nn.Module):
@@ -58,8 +58,8 @@ def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
     if w is None:
         return []
     c = w[0][1]
-    s = int(round((w[2][0] / c) ** 0.5))
-    if s < 2 or s * s * c != w[2][0]:
+    s = square_factor(w[2][0], c)
+    if s is None:
         return []
     return [(s, {"in_channels": c, "features": [w[0][0], w[1][0]], "kernels": [v[2] for v in w]})]
 
