@@ -46,10 +46,10 @@ def register(path, name=None):
     return _register(path, name)
 
 
-def load_model(name_or_path="default", scale=2):
+def load_model(name_or_path="default", scale=2, config=None):
     from .models import load_model as _load_model
 
-    return _load_model(name_or_path, scale)
+    return _load_model(name_or_path, scale, config)
 
 
 def list_models():

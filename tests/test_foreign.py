@@ -55,6 +55,41 @@ def test_an_unnamed_configuration_is_read_from_the_shapes_and_says_what_it_assum
     assert torch.allclose(back(x), m(x), atol=1e-6)
 
 
+def test_options_the_tensors_cannot_show_are_stated_with_config(tmp_path):
+    """A bicubic skip, residual scaling, dilation and the self-attention window leave no trace in the
+    tensors: without config the network loads with defaults (and says so) and computes something else;
+    with them stated it is the same network."""
+    opts = {"skip": True, "res_scale": 0.1, "dilations": [1, 2], "window": 3}
+    m = build("edsr", 2, {"blocks": 2, "features": 16, "nonlocal_every": 1, **opts})
+    f = tmp_path / "theirs.pth"
+    torch.save(m.module.state_dict(), f)
+    x = torch.rand(1, 1, 20, 20)
+    with pytest.warns(UserWarning, match="state them with config="):
+        guessed = nsr.load_model(f)
+    assert not torch.allclose(guessed(x), m(x), atol=1e-3)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every hidden option stated: nothing assumed
+        stated = nsr.load_model(f, config=opts)
+    assert stated.config["nonlocal_every"] == 1  # the attention blocks' places are read from the names
+    assert torch.allclose(stated(x), m(x), atol=1e-6)
+    assert stated.origin is None and '"skip": true' in stated.metadata["detected"]
+    img = np.random.default_rng(1).random((40, 36)).astype(np.float32)
+    whole = stated(torch.from_numpy(img)[None, None]).detach().numpy()[0, 0]
+    lazy = np.asarray(nsr.upscale(img, model=stated, tile=16, normalize="none"))
+    np.testing.assert_allclose(lazy, whole, atol=1e-5)  # runs lazily and tiled like any other model
+
+    with pytest.raises(SuperResError, match="has no option colour; its options are") as e:
+        nsr.load_model(f, config={"colour": 1})
+    assert "\n" not in str(e.value)
+    with pytest.raises(SuperResError, match="does not fit the tensors"):
+        nsr.load_model(f, config={"blocks": 5})
+    with pytest.raises(SuperResError, match="records its own configuration"):
+        nsr.load_model(nsr.models.weights_path("espcn", 2), config={"skip": True})
+    with pytest.raises(SuperResError, match="is not a file"):
+        nsr.load_model("espcn", config={"skip": True})
+
+
 def test_our_training_checkpoint_loads_as_a_model(tmp_path):
     from napari_superres.training import iter_train
 

@@ -272,13 +272,17 @@ def _from_safetensors(path: Path, name: str | None = None) -> SRModel:
     return model
 
 
-def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -> SRModel:
+def load_model(
+    name_or_path: str | Path | SRModel = "default", scale: int = 2, config: dict | None = None
+) -> SRModel:
     """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or weights file.
 
     A file is a ``.safetensors`` saved by napari-superres, or a state dict from elsewhere
     (``.safetensors``, ``.pt``, ``.pth``, ``.ckpt``, ``.bin``; never unpickled): the architecture and
     configuration are detected from its tensors (``scale`` is used only where they do not show it:
     SRCNN, FSRCNN, VDSR, DRRN), and other networks load through ``spandrel`` if it is installed.
+    ``config`` states the options such a state dict cannot show (``{"skip": True}``, ``{"act":
+    "prelu"}``, DRRN's ``{"recursions": 9}``, ...); the model is then held in memory (``origin`` None).
 
     ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
 
@@ -288,6 +292,8 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
     if isinstance(name_or_path, SRModel):
         return name_or_path
     key = str(name_or_path)
+    if config is not None:
+        return _foreign_with_config(key, scale, config)
     base, sep, steps = key.rpartition("+bp")
     if sep and steps.isdigit() and base:  # "espcn+bp5": the model, then 5 back-projection steps
         from .consistency import with_consistency
@@ -338,6 +344,25 @@ def load_model(name_or_path: str | Path | SRModel = "default", scale: int = 2) -
     raise SuperResError(
         f"unknown model {key!r}.{hint} Known models: {', '.join(['default', *NAMED])}, or a weights file path"
     )
+
+
+def _foreign_with_config(key: str, scale, config) -> SRModel:
+    """``load_model(path, scale, config)``: a state dict from elsewhere with options stated by the user."""
+    from .foreign import load_state_dict_file
+
+    path = Path(key).expanduser()
+    if not isinstance(config, dict):
+        raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")
+    if not path.is_file():
+        raise SuperResError(
+            f"config= applies to a weights file from elsewhere; {key!r} is not a file "
+            "(named models and our own files record their configuration)"
+        )
+    if path.suffix.lower() == ".safetensors" and "arch" in read_metadata(path):
+        raise SuperResError(f"{path.name} records its own configuration; load it without config=")
+    model = load_state_dict_file(path, _check_scale(scale), config)
+    model.origin = None  # the stated options live only in this object: workers get it whole
+    return model
 
 
 def _check_scale(scale) -> int:

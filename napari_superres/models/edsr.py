@@ -52,8 +52,8 @@ def halo(config: dict, scale: int = 2) -> int:
 
 def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
     """``head``, residual blocks ``body.#.body``, ``tail`` (the upsampler gives the scale). Channel or
-    frequency-aware attention add tensors to each block (tried in turn); residual scaling, the bicubic
-    skip and dilation rates leave no trace in the tensors (a named configuration supplies them)."""
+    frequency-aware attention add tensors to each block (tried in turn), self-attention blocks sit
+    between them; residual scaling, the bicubic skip, dilation rates and the attention window leave no trace in the tensors (a named configuration supplies them)."""
     if "head.weight" not in shapes or "body.0.body.0.body.0.weight" in shapes:  # the latter is RCAN's
         return []
     f, c = shapes["head.weight"][:2]
@@ -61,8 +61,9 @@ def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
     s = upsampler_scale(shapes, "tail.0", f)
     if not blocks or s is None:
         return []
-    base = {"in_channels": c, "blocks": len(blocks), "features": f}
-    return [(s, base), (s, {**base, "attention": "ca"}), (s, {**base, "attention": "fa"})]
+    attn = indices(shapes, "body.#.qk.weight")  # self-attention after every n-th block: first at index n
+    base = {"in_channels": c, "blocks": len(blocks), "features": f, "nonlocal_every": attn[0] if attn else 0}
+    return [(s, {**base, "attention": a}) for a in (None, "ca", "fa")]
 
 
 ARCH = {

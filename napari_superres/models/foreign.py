@@ -112,7 +112,7 @@ def _named_match(arch: str, config: dict) -> tuple[str | None, dict]:
 def detect(state: dict, scale: int):
     """``(arch, scale, config, named, model)`` for the first of our architectures the tensors load into
     strictly, or None. ``scale`` is used where the tensors do not show it."""
-    from . import _ARCH_MODULES, _arch, build
+    from . import _ARCH_MODULES, _arch
 
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     for arch in _ARCH_MODULES:
@@ -121,27 +121,52 @@ def detect(state: dict, scale: int):
             if s not in spec["scales"]:
                 continue
             named, config = _named_match(arch, config)
-            try:
-                model = build(arch, s, config, name=named or arch)
-                model.module.load_state_dict(state, strict=True)
-            except (RuntimeError, ValueError, TypeError, KeyError):
+            model = _build_loaded(arch, s, config, state)
+            if model is None:
                 continue
+            model.name = named or arch
             return arch, s, config, named, model
     return None
 
 
-def load_state_dict_file(path: Path, scale: int):
-    """A model from a weights file without our metadata: one of ours by detection, else via spandrel."""
+def load_state_dict_file(path: Path, scale: int, config: dict | None = None):
+    """A model from a weights file without our metadata: one of ours by detection, else via spandrel.
+
+    ``config`` states options the tensors do not show (``{"skip": True}``, DRRN's ``recursions``, ...);
+    it is checked against the detected architecture and must fit the tensors."""
     state = read_state_dict(path)
     found = detect(state, scale)
     if found is None:
+        if config:
+            raise SuperResError(
+                f"{path.name} is none of our architectures, so config= cannot apply; load it without config"
+            )
         return load_with_spandrel(state, path)
-    arch, s, config, named, model = found
+    arch, s, detected, named, model = found
+    given = dict(config or {})
+    if given:
+        options = sorted(set(_defaults(arch)) - {"in_channels"})
+        unknown = sorted(set(given) - set(options))
+        if unknown:
+            raise SuperResError(
+                f"{path.name} holds a {arch} network, which has no option {', '.join(unknown)}; "
+                f"its options are {', '.join(options)}"
+            )
+        clash = {k: v for k, v in given.items() if k in detected and not _same(detected[k], v)}
+        model = _build_loaded(arch, s, {**detected, **given}, state)
+        if model is None:
+            raise SuperResError(
+                f"config {json.dumps(clash or given)} does not fit the tensors of {path.name} "
+                f"({arch}: {json.dumps(detected)}); drop or correct it"
+            )
+        named, _ = _named_match(arch, {**detected, **given})
+        model.name = named or arch
+    config = {**detected, **given}
     hidden = sorted(set(_defaults(arch)) - set(config) - {"in_channels"})
     if named is None and hidden:
         warnings.warn(
             f"{path.name}: {arch} detected from its tensors; options the tensors do not show "
-            f"({', '.join(hidden)}) take their defaults",
+            f"({', '.join(hidden)}) take their defaults (state them with config=)",
             UserWarning,
             stacklevel=3,
         )
@@ -150,8 +175,21 @@ def load_state_dict_file(path: Path, scale: int):
         "scale": str(s),
         "config": json.dumps(config),
         "detected": f"from the tensor names and shapes of {path.name}"
-        + (f" (matches the named configuration {named!r})" if named else ""),
+        + (f" (matches the named configuration {named!r})" if named else "")
+        + (f"; given: {json.dumps(given)}" if given else ""),
     }
+    return model
+
+
+def _build_loaded(arch: str, scale: int, config: dict, state: dict):
+    """``arch`` built with ``config`` and ``state`` loaded strictly, or None where they do not fit."""
+    from . import build
+
+    try:
+        model = build(arch, scale, config, name=arch)
+        model.module.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError, TypeError, KeyError):
+        return None
     return model
 
 
