@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--describe-data", default=None, help="how the training data is described in metadata")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     f = sub.add_parser("perf", help="benchmark: raw forward vs in-memory vs zarr-to-zarr, MP/s and memory")
     f.add_argument("--model", default="default")
@@ -167,6 +168,7 @@ def _cmd_train(a) -> None:
         device=a.device,
         seed=a.seed,
         data_description=a.describe_data,
+        overwrite=a.overwrite,
         progress=True,
     )
     print(f"saved {a.out}")

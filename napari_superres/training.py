@@ -197,6 +197,40 @@ def _save_checkpoint(path: Path, model, opt, step: int, info: dict) -> None:
     os.replace(tmp, path)
 
 
+def _cosine_lr(lr: float, step: int, steps: int) -> float:
+    """The learning rate at ``step`` (0-based) of a run of ``steps``: cosine from ``lr`` to 1% of it."""
+    return lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
+
+
+def _extend_schedule(schedule, start: int, steps: int, lr: float) -> list:
+    """The checkpoint's schedule, ``[[from_step, steps, lr], ...]``, with this run's setting added where it
+    differs. A run resumed with more steps (or another lr) follows the cosine of its own setting from
+    the step it resumes at, so the learning rate rises again; the record says where and to what."""
+    if not start:
+        return [[0, steps, lr]]
+    schedule = [list(seg) for seg in schedule or [[0, None, None]]]  # None: a checkpoint of an older release
+    if schedule[-1][1:] != [steps, lr]:
+        if schedule[-1][0] == start:  # nothing was trained under the last setting
+            schedule.pop()
+        schedule.append([start, steps, lr])
+    return schedule
+
+
+def schedule_text(schedule: list, total: int) -> str:
+    """The learning-rate history of a resumed run, in words (written to the weights' ``schedule``)."""
+    parts = []
+    for i, (first, steps, lr) in enumerate(schedule):
+        last = schedule[i + 1][0] if i + 1 < len(schedule) else total
+        if steps is None:
+            parts.append(f"steps 1-{last}: a setting the checkpoint did not record")
+            continue
+        text = f"steps {first + 1}-{last}: lr {lr:g} cosine to 1% over {steps} steps"
+        if i:
+            text += f", resumed at step {first} with lr {_cosine_lr(lr, first, steps):.2g}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _load_checkpoint(path: Path, model, opt, device) -> tuple[int, dict]:
     import torch
     from safetensors.torch import load_file
@@ -346,6 +380,7 @@ def iter_train(
     device: str = "auto",
     seed: int = 0,
     data_description: str | None = None,
+    overwrite: bool = False,
 ) -> Iterator[dict]:
     """Train (or fine-tune, with ``init``) a model; yields a progress dict per logged step.
 
@@ -358,6 +393,10 @@ def iter_train(
 
     if data is None:
         raise SuperResError("no training data given; pass a folder of images or an array")
+    if out is not None and Path(out).exists() and not overwrite:  # checked before hours of training
+        raise SuperResError(
+            f"{out} exists; choose another output, or pass overwrite=True (--overwrite) to replace it"
+        )
     dev = resolve_device(device)
     images = load_images(data, channel)
     train_lr = val_lr = None
@@ -406,13 +445,20 @@ def iter_train(
         ckpt.parent.mkdir(parents=True, exist_ok=True)
     if ckpt is not None and ckpt.exists():
         start, info = _load_checkpoint(ckpt, model, opt, dev)
+        if start > steps:
+            raise SuperResError(
+                f"checkpoint {ckpt} is at step {start}, past steps={steps}; "
+                f"ask for more than {start} steps, or give another checkpoint path to start afresh"
+            )
         yield {"step": start, "steps": steps, "message": f"resumed from {ckpt} at step {start}"}
+    schedule = _extend_schedule(info.get("schedule") if start else None, start, steps, lr)
+    info["schedule"] = schedule
     t0 = time.perf_counter() - float(info.get("wall_time_s", 0.0))
     val_psnr = info.get("val_psnr")
     loss_avg = None
     for step in range(start, steps):
         for g in opt.param_groups:  # cosine decay to 1% of lr: a pure function of step, so resume-safe
-            g["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
+            g["lr"] = _cosine_lr(lr, step, steps)
         rng = np.random.default_rng([seed, step])
         gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
         lr_b, hr_b = sampler.batch(batch_size, rng, gen)
@@ -428,7 +474,7 @@ def iter_train(
             val_psnr = validate(model, val_imgs, scale, dev, degradation, val_lr)
             msg["val_psnr"] = val_psnr
         if ckpt is not None and (done % checkpoint_every == 0 or done == steps):
-            info = {"wall_time_s": time.perf_counter() - t0, "val_psnr": val_psnr}
+            info = {"wall_time_s": time.perf_counter() - t0, "val_psnr": val_psnr, "schedule": schedule}
             _save_checkpoint(ckpt, model, opt, done, info)
         if done % 50 == 0 or "val_psnr" in msg or done == steps:
             yield msg
@@ -453,6 +499,7 @@ def iter_train(
         "learning_rate": str(lr),
         "loss": "L1",
         "optimizer": "Adam, cosine decay to 1%",
+        **({"schedule": schedule_text(schedule, steps)} if len(schedule) > 1 else {}),
         "val_psnr": f"{val_psnr:.3f}" if val_psnr is not None else "",
         "wall_time_s": f"{wall:.0f}",
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
@@ -486,9 +533,12 @@ def train(arch: str = "espcn", data: Any = None, scale: int = 2, *, progress: bo
         A model to fine-tune (registry name or ``.safetensors``). A model of another scale starts
         the same architecture at ``scale``: its body is copied, the upsampling tail starts afresh.
     out : path, optional
-        Where to save the final weights (safetensors with provenance metadata).
+        Where to save the final weights (safetensors with provenance metadata). An existing file is
+        an error unless ``overwrite=True``.
     checkpoint : path, optional
-        Checkpoint file; an existing one is resumed.
+        Checkpoint file; an existing one is resumed. Resuming a finished run with a larger ``steps``
+        extends it (the learning rate follows the cosine of the new setting from there, so it rises
+        again); the weights' ``schedule`` metadata records each setting and where it began.
     degradation : dict, optional
         ``blur_sigma`` (float or (sy, sx)), ``noise_sigma``, ``poisson_peak`` for synthesising
         LR/HR pairs from the data itself.

@@ -50,6 +50,7 @@ def test_upscale_a_tiff_to_ome_zarr_with_summary(tmp_path, tiff, textured):
         (["upscale", "{tiff}", "o.zarr", "--model", "weights.bin"], "cannot read"),
         (["upscale", "{tiff}", "o.zarr", "--model", "weights.safetensors"], "not a safetensors file"),
         (["train", "{tiff}", "--config", "{{residual: 1}}", "--out", "w.safetensors"], "not valid JSON"),
+        (["train", "{tiff}", "--out", "weights.safetensors"], "exists; choose another output"),
         (["upscale", "{tiff}", "o.zarr", "--model", "espcm"], "Did you mean espcn"),
         (["upscale", "{tiff}", "o.zarr", "--model", "espcn", "--scale", "8"], "x2, x3, x4"),
         (["upscale", "tiny.tif", "o.zarr"], "needs at least"),

@@ -65,6 +65,36 @@ def test_checkpoint_resume_gives_the_same_weights(tmp_path, scene):
         assert torch.allclose(a, b, atol=1e-6), k
 
 
+def test_a_run_extended_with_more_steps_records_its_learning_rate_history(tmp_path, scene):
+    """Resuming a finished run with a larger ``steps`` continues it (the cosine of the new setting, so
+    the learning rate rises again); the saved weights say so, and asking for fewer steps than the
+    checkpoint holds is a one-line error, not a silent no-op."""
+    from napari_superres.models import read_metadata
+    from napari_superres.training import schedule_text
+
+    ck, out = tmp_path / "run.ckpt", tmp_path / "m.safetensors"
+    kw = dict(batch_size=2, patch_size=8, channel="raw", val_every=1000, checkpoint=ck, out=out, lr=1e-3)
+    kw["config"] = {"features": [8, 8]}
+    list(iter_train("espcn", [scene], 2, steps=4, **kw))
+    assert "schedule" not in read_metadata(out)  # one setting: learning_rate and steps say it all
+    with pytest.raises(nsr.SuperResError, match="exists; choose another output, or pass overwrite=True"):
+        list(iter_train("espcn", [scene], 2, steps=8, **kw))  # the finished weights are not lost
+    kw["overwrite"] = True
+    msgs = list(iter_train("espcn", [scene], 2, steps=8, **kw))
+    assert "resumed" in msgs[0]["message"] and msgs[-1]["step"] == 8
+    meta = read_metadata(out)
+    assert meta["steps"] == "8"
+    assert meta["schedule"] == (
+        "steps 1-4: lr 0.001 cosine to 1% over 4 steps; "
+        "steps 5-8: lr 0.001 cosine to 1% over 8 steps, resumed at step 4 with lr 0.00051"
+    )
+    with pytest.raises(nsr.SuperResError, match="at step 8, past steps=6"):
+        list(iter_train("espcn", [scene], 2, steps=6, **kw))
+    assert schedule_text([[0, None, None], [800, 3000, 5e-4]], 3000).startswith(
+        "steps 1-800: a setting the checkpoint did not record; steps 801-3000"
+    )
+
+
 def test_fine_tuning_on_own_data_beats_the_generic_model(tmp_path, scene):
     generic = load_model("espcn", 2)
     planes = [scene[:160].astype(np.float32) / 255]
