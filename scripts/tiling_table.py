@@ -27,7 +27,9 @@ def main(size: int = 320) -> None:
     warnings.simplefilter("ignore")  # the engine warns when it tiles an inexact model: that is measured here
     rgb = np.asarray(read_image_file(files("napari_superres") / "data" / "astronaut.png"))
     img = (rgb_to_y(rgb[:size, :size]) / 255.0).astype(np.float32)
-    print(f"| model | scale | halo | exact tiling | tiled vs whole, tile 64 / 128 (max abs; mean), {size}x{size} |")
+    print(
+        f"| model | scale | halo | exact tiling | tiled vs whole, tile 64 / 128 (max abs; mean), {size}x{size} |"
+    )
     print("|---|---|---|---|---|")
     torch.set_grad_enabled(False)
     for name, entry in NAMED.items():

@@ -282,7 +282,7 @@ def load_model(
     configuration are detected from its tensors (``scale`` is used only where they do not show it:
     SRCNN, FSRCNN, VDSR, DRRN), and other networks load through ``spandrel`` if it is installed.
     ``config`` states the options such a state dict cannot show (``{"skip": True}``, ``{"act":
-    "prelu"}``, DRRN's ``{"recursions": 9}``, ...); the model is then held in memory (``origin`` None).
+    "tanh"}``, DRRN's ``{"units": 9}``, ...); the model is then held in memory (``origin`` None).
 
     ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
 

@@ -52,8 +52,9 @@ def halo(config: dict, scale: int = 2) -> int:
 
 def detect(shapes: dict, scale: int) -> list[tuple[int, dict]]:
     """``head``, residual blocks ``body.#.body``, ``tail`` (the upsampler gives the scale). Channel or
-    frequency-aware attention add tensors to each block (tried in turn), self-attention blocks sit
-    between them; residual scaling, the bicubic skip, dilation rates and the attention window leave no trace in the tensors (a named configuration supplies them)."""
+    frequency-aware attention add tensors to each block (tried in turn); self-attention blocks sit
+    between blocks. Residual scaling, the bicubic skip, dilation rates and the attention window leave
+    no trace in the tensors (a named configuration or ``load_model(..., config=)`` supplies them)."""
     if "head.weight" not in shapes or "body.0.body.0.body.0.weight" in shapes:  # the latter is RCAN's
         return []
     f, c = shapes["head.weight"][:2]

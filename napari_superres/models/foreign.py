@@ -132,7 +132,7 @@ def detect(state: dict, scale: int):
 def load_state_dict_file(path: Path, scale: int, config: dict | None = None):
     """A model from a weights file without our metadata: one of ours by detection, else via spandrel.
 
-    ``config`` states options the tensors do not show (``{"skip": True}``, DRRN's ``recursions``, ...);
+    ``config`` states options the tensors do not show (``{"skip": True}``, DRRN's ``units``, ...);
     it is checked against the detected architecture and must fit the tensors."""
     state = read_state_dict(path)
     found = detect(state, scale)
