@@ -292,8 +292,14 @@ def load_model(
     if isinstance(name_or_path, SRModel):
         return name_or_path
     key = str(name_or_path)
-    if config is not None:
-        return _foreign_with_config(key, scale, config)
+    if config is not None:  # options for a state dict from elsewhere: checked here, used below
+        if not isinstance(config, dict):
+            raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")
+        if not Path(key).expanduser().is_file():
+            raise SuperResError(
+                f"config= applies to a weights file from elsewhere; {key!r} is not a file "
+                "(named models and our own files record their configuration)"
+            )
     base, sep, steps = key.rpartition("+bp")
     if sep and steps.isdigit() and base:  # "espcn+bp5": the model, then 5 back-projection steps
         from .consistency import with_consistency
@@ -334,35 +340,19 @@ def load_model(
         if not path.exists():
             raise SuperResError(f"weights file {path} does not exist; check the path")
         if path.suffix.lower() == ".safetensors" and "arch" in read_metadata(path):
+            if config is not None:
+                raise SuperResError(f"{path.name} records its own configuration; load it without config=")
             model = _from_safetensors(path)
         else:  # a state dict from elsewhere: architecture and configuration from its tensors
-            model = load_state_dict_file(path, _check_scale(scale))
-        model.origin = str(path.resolve())
+            model = load_state_dict_file(path, _check_scale(scale), config)
+        # stated options live only in this object (workers get it whole); else reload from the file
+        model.origin = str(path.resolve()) if config is None else None
         return model
     close = difflib.get_close_matches(key, [*NAMED, "default"], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise SuperResError(
         f"unknown model {key!r}.{hint} Known models: {', '.join(['default', *NAMED])}, or a weights file path"
     )
-
-
-def _foreign_with_config(key: str, scale, config) -> SRModel:
-    """``load_model(path, scale, config)``: a state dict from elsewhere with options stated by the user."""
-    from .foreign import load_state_dict_file
-
-    path = Path(key).expanduser()
-    if not isinstance(config, dict):
-        raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")
-    if not path.is_file():
-        raise SuperResError(
-            f"config= applies to a weights file from elsewhere; {key!r} is not a file "
-            "(named models and our own files record their configuration)"
-        )
-    if path.suffix.lower() == ".safetensors" and "arch" in read_metadata(path):
-        raise SuperResError(f"{path.name} records its own configuration; load it without config=")
-    model = load_state_dict_file(path, _check_scale(scale), config)
-    model.origin = None  # the stated options live only in this object: workers get it whole
-    return model
 
 
 def _check_scale(scale) -> int:

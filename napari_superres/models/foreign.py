@@ -144,6 +144,7 @@ def load_state_dict_file(path: Path, scale: int, config: dict | None = None):
         return load_with_spandrel(state, path)
     arch, s, detected, named, model = found
     given = dict(config or {})
+    config = {**detected, **given}
     if given:
         options = sorted(set(_defaults(arch)) - {"in_channels"})
         unknown = sorted(set(given) - set(options))
@@ -153,15 +154,14 @@ def load_state_dict_file(path: Path, scale: int, config: dict | None = None):
                 f"its options are {', '.join(options)}"
             )
         clash = {k: v for k, v in given.items() if k in detected and not _same(detected[k], v)}
-        model = _build_loaded(arch, s, {**detected, **given}, state)
+        model = _build_loaded(arch, s, config, state)
         if model is None:
             raise SuperResError(
                 f"config {json.dumps(clash or given)} does not fit the tensors of {path.name} "
                 f"({arch}: {json.dumps(detected)}); drop or correct it"
             )
-        named, _ = _named_match(arch, {**detected, **given})
+        named, _ = _named_match(arch, config)
         model.name = named or arch
-    config = {**detected, **given}
     hidden = sorted(set(_defaults(arch)) - set(config) - {"in_channels"})
     if named is None and hidden:
         warnings.warn(
