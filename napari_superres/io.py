@@ -8,13 +8,13 @@ import numpy as np
 
 from .errors import SuperResError
 
-PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8"}
 IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES  # files read whole by read_image_file
 
 
 def read_image_file(path: str | Path) -> np.ndarray:
-    """A whole small image file (PNG, JPEG, BMP, TIFF) as a numpy array (YX, YXC for colour)."""
+    """A whole small image file (PNG, JPEG, BMP, WebP, TIFF) as a numpy array (YX, YXC for colour)."""
     p = Path(path)
     if not p.exists():
         raise SuperResError(f"{p} does not exist; check the path")
@@ -33,7 +33,7 @@ def read_image_file(path: str | Path) -> np.ndarray:
             return tifffile.imread(p)
     except (OSError, ValueError) as exc:
         raise SuperResError(f"cannot read {p} as an image ({exc}); check the file is not damaged") from exc
-    raise SuperResError(f"unknown image format {suffix!r} for {p}; use PNG, JPEG, BMP or TIFF")
+    raise SuperResError(f"unknown image format {suffix!r} for {p}; use PNG, JPEG, BMP, WebP or TIFF")
 
 
 # ----------------------------------------------------------------------------- lazy inputs

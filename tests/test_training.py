@@ -134,3 +134,17 @@ def test_a_model_of_another_scale_gives_its_body_to_the_new_scale(scene):
     assert started["val_psnr"] > scratch["val_psnr"] + 0.2  # measured: +0.45 dB
     with pytest.raises(nsr.SuperResError, match="no trained weights"):
         list(iter_train(data=[scene], scale=4, init="vdsr", **kw))
+
+
+def test_a_folder_of_lossless_webp_trains_on_the_same_luma_as_png(tmp_path, rng):
+    from PIL import Image
+
+    from napari_superres.training import load_images
+
+    rgb = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    for fmt, kw in (("png", {}), ("webp", {"lossless": True, "quality": 100})):
+        (tmp_path / fmt).mkdir()
+        Image.fromarray(rgb).save(tmp_path / fmt / f"a.{fmt}", **kw)
+    (webp,) = load_images(tmp_path / "webp")
+    (png,) = load_images(tmp_path / "png")
+    np.testing.assert_array_equal(webp, png)
