@@ -20,6 +20,13 @@ def _cell(meta: dict, key: str) -> str:
     return f"{p} / {s}" if p else "-"
 
 
+def _continued(meta: dict) -> bool:
+    """Whether the file's steps are its last run only: it started from weights of its own scale
+    (``train`` notes "xN weights; new at xM" when the start was another scale)."""
+    init = meta.get("init", "")
+    return bool(init) and "weights; new at" not in init
+
+
 def commands() -> None:
     for name, entry in NAMED.items():
         for s in shipped_scales(name) if entry["trained"] else []:
@@ -44,11 +51,14 @@ def main() -> None:
             for s in scales
         )
         cells = [_cell(metas[s], d) if s in metas else "-" for d in SETS for s in (2, 3, 4)]
+        devices = {m.get("device", "?").split(" (")[0] for m in metas.values()}
         train = "; ".join(
             f"x{s} {metas[s]['steps']} steps, {float(metas[s].get('wall_time_s', 0)) / 60:.0f} min"
+            + (f" on {metas[s].get('device', '?').split(' (')[0]}" if len(devices) > 1 else "")
+            + (" (continued, see schedule)" if _continued(metas[s]) else "")
             for s in scales
         )
-        train += " on " + " / ".join(sorted({m.get("device", "?").split(" (")[0] for m in metas.values()}))
+        train += f" on {devices.pop()}" if len(devices) == 1 else ""
         print("| " + " | ".join([f"`{name}`", params, *cells, train]) + " |")
 
 
