@@ -66,10 +66,13 @@ def nuclei():
     ]
 
 
-def astronaut():
-    """napari sample: the bundled RGB photograph."""
+def astronaut_rgb() -> np.ndarray:
+    """The bundled RGB photograph (YXC, uint8): the demo's, the figures' and the tests' real image."""
     from .io import read_image_file
 
-    return [
-        (read_image_file(files("napari_superres") / "data" / "astronaut.png"), {"name": "astronaut"}, "image")
-    ]
+    return read_image_file(files("napari_superres") / "data" / "astronaut.png")
+
+
+def astronaut():
+    """napari sample: the bundled RGB photograph."""
+    return [(astronaut_rgb(), {"name": "astronaut"}, "image")]

@@ -304,15 +304,13 @@ def _cmd_bench(a) -> None:
 
 
 def _cmd_demo(a) -> None:
-    from importlib.resources import files
-
+    from ._sample_data import astronaut_rgb
     from .degradation import imresize
     from .engine import upscale
-    from .io import read_image_file
     from .metrics import psnr, rgb_to_y, shave
     from .models import DEFAULT
 
-    hr = read_image_file(files("napari_superres") / "data" / "astronaut.png")
+    hr = astronaut_rgb()
     s = 2
     lr = imresize(hr, 1 / s)
     t0 = time.perf_counter()

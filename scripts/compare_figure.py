@@ -3,16 +3,14 @@
 python scripts/compare_figure.py
 """
 
-from importlib.resources import files
-
 import numpy as np
 from PIL import Image
 
 import napari_superres as nsr
+from napari_superres._sample_data import astronaut_rgb
 from napari_superres.degradation import imresize
-from napari_superres.io import read_image_file
 
-hr = read_image_file(files("napari_superres") / "data" / "astronaut.png")
+hr = astronaut_rgb()
 lr = imresize(hr, 1 / 3)
 sr = nsr.upscale(lr, "default", 3).compute()
 bic = nsr.upscale(lr, "bicubic", 3).compute()

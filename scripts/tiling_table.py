@@ -17,14 +17,14 @@ import numpy as np
 import torch
 
 import napari_superres as nsr
-from napari_superres._sample_data import astronaut
+from napari_superres._sample_data import astronaut_rgb
 from napari_superres.metrics import rgb_to_y
 from napari_superres.models import NAMED, load_model, shipped_scales
 
 
 def main(size: int = 320) -> None:
     warnings.simplefilter("ignore")  # the engine warns when it tiles an inexact model: that is measured here
-    ((rgb, _, _),) = astronaut()
+    rgb = astronaut_rgb()
     img = (rgb_to_y(rgb[:size, :size]) / 255.0).astype(np.float32)
     print(
         f"| model | scale | halo | exact tiling | tiled vs whole, tile 64 / 128 (max abs; mean), {size}x{size} |"

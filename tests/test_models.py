@@ -60,13 +60,11 @@ def test_mismatched_or_foreign_weights_are_refused(tmp_path):
 
 
 def test_shipped_model_improves_a_real_image():
-    from importlib.resources import files
-
+    from napari_superres._sample_data import astronaut_rgb
     from napari_superres.degradation import imresize
-    from napari_superres.io import read_image_file
     from napari_superres.metrics import psnr, rgb_to_y
 
-    hr = rgb_to_y(read_image_file(files("napari_superres") / "data" / "astronaut.png"))
+    hr = rgb_to_y(astronaut_rgb())
     for s in (2, 3, 4):
         h = hr[: hr.shape[0] // s * s, : hr.shape[1] // s * s]
         lr = imresize(h, 1 / s).astype(np.float32) / 255
