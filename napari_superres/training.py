@@ -436,9 +436,6 @@ def iter_train(
     # channels-last convolutions: 1.2-1.45x a training step on the CPU (measured for srcnn,
     # vdsr-lite, edsr-lite, rdn-lite; scripts/cpu_options.py shows the same for inference)
     fmt = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
-    benchmark_was = torch.backends.cudnn.benchmark
-    if dev.type == "cuda":  # one patch shape throughout: let cuDNN pick its fastest kernels once
-        torch.backends.cudnn.benchmark = True
     model.module.to(memory_format=fmt)
     sampler = PairSampler(
         train_imgs, scale, patch_size, dev, None if lr_data is not None else degradation, train_lr
@@ -461,31 +458,36 @@ def iter_train(
     t0 = time.perf_counter() - float(info.get("wall_time_s", 0.0))
     val_psnr = info.get("val_psnr")
     loss_avg = None
-    for step in range(start, steps):
-        for g in opt.param_groups:  # cosine decay to 1% of lr: a pure function of step, so resume-safe
-            g["lr"] = _cosine_lr(lr, step, steps)
-        rng = np.random.default_rng([seed, step])
-        gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
-        lr_b, hr_b = sampler.batch(batch_size, rng, gen)
-        loss = torch.nn.functional.l1_loss(model.module(lr_b.to(memory_format=fmt)), hr_b)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        # the running loss stays on the device: reading it each step would stall a GPU on every step
-        lv = loss.detach()
-        loss_avg = lv if loss_avg is None else loss_avg.mul(0.98).add_(lv, alpha=0.02)
-        done = step + 1
-        msg = {"step": done, "steps": steps}
-        if done % val_every == 0 or done == steps:
-            val_psnr = validate(model, val_imgs, scale, dev, degradation, val_lr)
-            msg["val_psnr"] = val_psnr
-        if ckpt is not None and (done % checkpoint_every == 0 or done == steps):
-            info = {"wall_time_s": time.perf_counter() - t0, "val_psnr": val_psnr, "schedule": schedule}
-            _save_checkpoint(ckpt, model, opt, done, info)
-        if done % 50 == 0 or "val_psnr" in msg or done == steps:
-            yield {**msg, "loss": float(loss_avg)}
+    benchmark_was = torch.backends.cudnn.benchmark
+    if dev.type == "cuda":  # one patch shape throughout: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True
+    try:
+        for step in range(start, steps):
+            for g in opt.param_groups:  # cosine decay to 1% of lr: a pure function of step, so resume-safe
+                g["lr"] = _cosine_lr(lr, step, steps)
+            rng = np.random.default_rng([seed, step])
+            gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
+            lr_b, hr_b = sampler.batch(batch_size, rng, gen)
+            loss = torch.nn.functional.l1_loss(model.module(lr_b.to(memory_format=fmt)), hr_b)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            # the running loss stays on the device: reading it each step would stall a GPU on every step
+            lv = loss.detach()
+            loss_avg = lv if loss_avg is None else loss_avg.mul(0.98).add_(lv, alpha=0.02)
+            done = step + 1
+            msg = {"step": done, "steps": steps}
+            if done % val_every == 0 or done == steps:
+                val_psnr = validate(model, val_imgs, scale, dev, degradation, val_lr)
+                msg["val_psnr"] = val_psnr
+            if ckpt is not None and (done % checkpoint_every == 0 or done == steps):
+                info = {"wall_time_s": time.perf_counter() - t0, "val_psnr": val_psnr, "schedule": schedule}
+                _save_checkpoint(ckpt, model, opt, done, info)
+            if done % 50 == 0 or "val_psnr" in msg or done == steps:
+                yield {**msg, "loss": float(loss_avg)}
+    finally:  # also when the caller stops early (Cancel closes this generator)
+        torch.backends.cudnn.benchmark = benchmark_was
     wall = time.perf_counter() - t0
-    torch.backends.cudnn.benchmark = benchmark_was
     model.module.eval()
     model.metadata = {
         "arch": model.arch,
