@@ -2,8 +2,9 @@
 # Continue the shipped edsr-lite x2 and x4 weights on one GPU, both runs in parallel, each sized so that
 # its cosine schedule ends inside BUDGET seconds (the step time is measured first, both runs beside each
 # other). Data: lossless WebP copies of T91 + BSD200 (scripts/pack_webp.py; the same RGB, so the same
-# luma as the CPU runs). Results (weights, checkpoints, logs) are written straight into $OUT, so an
-# interrupted run still leaves its last checkpoint there; the same command resumes from it.
+# luma as the CPU runs). Results (weights, checkpoints every 500 steps, logs) are written straight into
+# $OUT, so a run stopped by the time limit still leaves its last checkpoint there (the x2 of this release
+# is such a checkpoint; scripts/eval_checkpoint.py scores one).
 # Settings (environment): BUDGET seconds, INIT_DIR (weights to start from; default the shipped ones),
 # LR2 / LR4 (peak learning rates), BATCH, DATA, DEVICE. The runs of this release: BUDGET=510, then
 # INIT_DIR=<run 1's weights> LR2=1.5e-4 LR4=2e-4 BUDGET=320 (docs/training.md).
