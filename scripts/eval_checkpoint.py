@@ -17,14 +17,14 @@ import numpy as np
 from safetensors.torch import load_file
 
 from napari_superres.evaluation import _hr_images, evaluate_image
-from napari_superres.models import NAMED, build, load_model, read_metadata
+from napari_superres.models import NAMED, build, read_metadata
+from napari_superres.training import init_model
 
 
 def main(ckpt: str, name: str, scale: str, folder: str = "../shared/data/sr/Set5") -> None:
     s = int(scale)
-    if Path(name).is_file():  # a weights file of the same network: its recorded configuration
-        src = load_model(name)
-        model = build(src.arch, s, {**src.config, "in_channels": src.in_channels}, name=src.name)
+    if Path(name).is_file():  # a weights file of the same network: its recorded configuration at scale s
+        model, _ = init_model(name, s)
     else:  # options without tensors (srcnn's residual=True) do not show in a checkpoint: pass a file then
         entry = NAMED[name]
         model = build(entry["arch"], s, entry["config"], name=name)

@@ -28,13 +28,12 @@ def pack(src: Path, dst: Path, folders: list[str]) -> None:
         out = dst / folder
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(p for p in (src / folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            target = out / f"{f.stem}.webp"
+            if target.exists() or (out / f.name).exists():  # packed or copied before
+                continue
             rgb = read_image_file(f)
             if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:  # grey, alpha, 16-bit
-                if not (out / f.name).exists():
-                    shutil.copy2(f, out / f.name)
-                continue
-            target = out / f"{f.stem}.webp"
-            if target.exists():
+                shutil.copy2(f, out / f.name)
                 continue
             tmp = dst / ".partial" / target.name  # outside the folder until checked
             tmp.parent.mkdir(exist_ok=True)
