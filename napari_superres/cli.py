@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--patch-size", type=int, default=32, help="LR patch size")
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--loss", choices=("l1", "l2"), default="l1", help="pixel loss (l2: mean squared error)")
     t.add_argument("--act", default=None, help="activation for architectures that take one")
     t.add_argument("--config", default=None, help="architecture options as JSON, e.g. '{\"residual\": true}'")
     t.add_argument(
@@ -169,6 +170,7 @@ def _cmd_train(a) -> None:
         seed=a.seed,
         data_description=a.describe_data,
         overwrite=a.overwrite,
+        loss=a.loss,
         progress=True,
     )
     print(f"saved {a.out}")

@@ -148,3 +148,22 @@ def test_a_folder_of_lossless_webp_trains_on_the_same_luma_as_png(tmp_path, rng)
     (webp,) = load_images(tmp_path / "webp")
     (png,) = load_images(tmp_path / "png")
     np.testing.assert_array_equal(webp, png)
+
+
+def test_an_l2_fine_tune_reports_mean_squared_error_and_records_it(tmp_path, scene):
+    """loss="l2" trains on the squared error PSNR measures: the progress reports it in those units
+    (about the held-out MSE, where L1 would read ~20x larger), and the weights' metadata says so."""
+    generic = load_model("espcn", 2)
+    held_out = [scene[160:].astype(np.float32) / 255]
+    before = validate(generic, held_out, 2, torch.device("cpu"))
+    kw = dict(init="espcn", steps=150, batch_size=8, patch_size=16, lr=5e-4, channel="raw", val_every=1000)
+    msgs = list(iter_train(data=[scene[:160]], scale=2, val_data=[scene[160:]], loss="l2", **kw))
+    tuned = msgs[-1]["model"]
+    after = validate(tuned, held_out, 2, torch.device("cpu"))
+    assert after > before + 0.3
+    val_mse = 10 ** (-after / 10)
+    reported = [m["loss"] for m in msgs if m.get("loss") is not None][-1]
+    assert val_mse / 4 < reported < val_mse * 4
+    assert tuned.metadata["loss"] == "L2 (mean squared error)"
+    with pytest.raises(nsr.SuperResError, match="unknown loss 'mse'; choose one of l1, l2"):
+        list(iter_train(data=[scene], scale=2, loss="mse", **kw))
