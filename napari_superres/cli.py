@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("input", help="TIFF, zarr, OME-Zarr, PNG or JPEG")
     u.add_argument("output", help="output OME-Zarr (.zarr / .ome.zarr) or TIFF (.tif: OME-TIFF, or GeoTIFF)")
     u.add_argument(
-        "--model", default="default", help="registry name or .safetensors file (default: %(default)s)"
+        "--model",
+        default="default",
+        help="registry name or .safetensors file; NAME+x8: mean over 8 flips and turns (default: %(default)s)",
     )
     u.add_argument("--scale", type=_scale, default=2, help="enlargement factor, >1 and <=8 (default: 2)")
     u.add_argument("--axes", default=None, help="axis order such as YX, ZYX, TCZYX, YXC (default: inferred)")

@@ -324,3 +324,15 @@ def test_upscale_widget_writes_ome_tiff(make_napari_viewer, qtbot, tmp_path, sta
     np.testing.assert_array_equal(np.asarray(new.data), nsr.upscale(stack, "bicubic", 2).compute())
     np.testing.assert_allclose(new.scale, [2.0, 0.25, 0.25])
     assert not (tmp_path / "cells_x2.ome.tif.partial.zarr").exists()
+
+
+def test_upscale_widget_self_ensemble_box_runs_the_eight_orientation_mean(make_napari_viewer, stack):
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="cells")
+    w = _dock(viewer, "Upscale")
+    w.ensemble.value = True
+    preview = w.preview()
+    assert preview.name == "cells x2 (espcn+x8)"
+    plane = np.asarray(preview.data[0][1])
+    np.testing.assert_array_equal(plane, nsr.upscale(stack, "espcn+x8", 2).compute()[1])
+    assert not np.array_equal(plane, nsr.upscale(stack, "espcn", 2).compute()[1])

@@ -144,3 +144,29 @@ def test_consistency_step_agrees_with_the_input_and_tiles_exactly(textured):
 
     assert agreement(whole) > agreement(plain) + 3  # downscaling the result gives the input back
     assert nsr.load_model("espcn+bp5", 2).halo == nsr.load_model("espcn", 2).halo + 22
+
+
+def test_self_ensemble_tiles_exactly_and_sharpens_a_photograph():
+    """NAME+x8: the mean over 8 flips and turns; same halo, tiled == whole (non-square tiles turn
+    into their transpose), and it beats one pass on a real photograph."""
+    from napari_superres._sample_data import astronaut_rgb
+    from napari_superres.degradation import degrade
+    from napari_superres.metrics import psnr
+
+    rgb = astronaut_rgb().astype(np.float64)
+    y = (16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255) / 255
+    hr = y[40:200, 120:312]  # 160 x 192: a face and the flag's edges
+    lr = degrade(torch.from_numpy(hr)[None], 2)[0].numpy().astype(np.float32)
+    m = nsr.load_model("espcn+x8", 2)
+    assert m.halo == nsr.load_model("espcn", 2).halo and m.exact_tiling
+    whole = nsr.upscale(lr, "espcn+x8", 2, normalize=None, tile=1000).compute()
+    tiled = nsr.upscale(lr, "espcn+x8", 2, normalize=None, tile=24).compute()
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    single = nsr.upscale(lr, "espcn", 2, normalize=None).compute()
+
+    def score(sr):
+        return psnr(sr[2:-2, 2:-2], hr[2:-2, 2:-2], peak=1.0)
+
+    assert score(whole) > score(single) + 0.03  # measured +0.11 dB (edsr-lite: +0.18)
+    with pytest.raises(nsr.SuperResError, match="self-ensemble goes first"):
+        nsr.load_model("espcn+bp3+x8", 2)

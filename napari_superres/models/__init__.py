@@ -284,7 +284,8 @@ def load_model(
     ``config`` states the options such a state dict cannot show (``{"skip": True}``, ``{"act":
     "tanh"}``, DRRN's ``{"units": 9}``, ...); the model is then held in memory (``origin`` None).
 
-    ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
+    ``NAME+x8`` averages the model over the 8 flips and turns of its input (self-ensemble, 8x the
+    time); ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
 
     Raises :class:`SuperResError` with the close names for an unknown name, and the available
     scales for a scale the model lacks.
@@ -292,6 +293,12 @@ def load_model(
     if isinstance(name_or_path, SRModel):
         return name_or_path
     key = str(name_or_path)
+    from .ensemble import SUFFIX
+
+    if key.endswith(SUFFIX) and len(key) > len(SUFFIX):  # "edsr-lite+x8": self-ensemble
+        from .ensemble import with_self_ensemble
+
+        return with_self_ensemble(load_model(key[: -len(SUFFIX)], scale, config=config))
     if config is not None:  # options for a state dict from elsewhere: checked here, used below
         if not isinstance(config, dict):
             raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")
