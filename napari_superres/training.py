@@ -309,13 +309,14 @@ def validate(model, images, scale: int, device, degradation: dict | None = None,
 
 
 def init_model(init, scale: int):
-    """The model to fine-tune, at ``scale``, and a note for the metadata.
+    """The model to fine-tune, at ``scale``, a note for the metadata, and the starting weights' token.
 
     When ``init`` has no weights at ``scale`` (a registry name trained at other scales, or a weights
     file of another scale), the same architecture and configuration is built at ``scale`` and every
     tensor whose name and shape match is copied (the feature layers and residual body); the
     upsampling tail starts afresh. Lim et al. (EDSR) start their x3/x4 models from x2 like this: it
-    trains much faster than from scratch.
+    trains much faster than from scratch. The token (:attr:`SRModel.token`, a hash of architecture,
+    configuration and weights) names the starting weights whatever file they are later copied to.
     """
     from .models import NAMED, USER, build, load_model, shipped_scales
 
@@ -326,8 +327,12 @@ def init_model(init, scale: int):
         source = load_model(key, min(have, key=lambda s: (abs(s - scale), s)))
     else:
         loaded = load_model(USER.get(key, init), scale)  # a file loads at its own scale
+        if type(loaded.module).__name__ in ("SelfEnsemble", "BackProjected"):
+            raise SuperResError(
+                f"{key!r} wraps a network for inference (+x8, +bpN); fine-tune the network itself"
+            )
         if loaded.scale == scale:
-            return loaded, ""
+            return loaded, "", loaded.token
         source = loaded
     if source.axial:
         raise SuperResError(f"{key!r} is an axial model; it cannot start a x{scale} image model")
@@ -341,7 +346,8 @@ def init_model(init, scale: int):
         else:
             fresh.append(name)
     model.module.load_state_dict(state)
-    return model, f" (x{source.scale} weights; new at x{scale}: {', '.join(fresh) or 'none'})"
+    note = f" (x{source.scale} weights; new at x{scale}: {', '.join(fresh) or 'none'})"
+    return model, note, source.token
 
 
 # L1 trains sharper than L2 from scratch (EDSR); L2 is the PSNR's own measure, for a last fine-tune
@@ -422,10 +428,10 @@ def iter_train(
         train_imgs, val_imgs = images, load_images(val_data, channel)
     else:
         train_imgs, val_imgs = _split_validation(images)
-    init_note = ""
+    init_note = init_token = ""
     if init is not None:
         torch.manual_seed(seed)  # the layers a cross-scale start leaves new are initialised reproducibly
-        model, init_note = init_model(init, scale)
+        model, init_note, init_token = init_model(init, scale)
         arch = model.arch
         config = {**model.config, "in_channels": model.in_channels}
     else:
@@ -522,6 +528,7 @@ def iter_train(
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
         "date": _dt.date.today().isoformat(),
         "init": f"{init}{init_note}" if init is not None else "",
+        **({"init_token": init_token} if init_token else {}),
         "command": "napari-superres " + " ".join(sys.argv[1:])
         if sys.argv[0].endswith(("cli.py", "__main__.py", "napari-superres"))
         else " ".join(sys.argv),

@@ -24,7 +24,7 @@ from napari_superres.training import init_model
 def main(ckpt: str, name: str, scale: str, folder: str = "../shared/data/sr/Set5") -> None:
     s = int(scale)
     if Path(name).is_file():  # a weights file of the same network: its recorded configuration at scale s
-        model, _ = init_model(name, s)
+        model, _, _ = init_model(name, s)
     else:  # options without tensors (srcnn's residual=True) do not show in a checkpoint: pass a file then
         entry = NAMED[name]
         model = build(entry["arch"], s, entry["config"], name=name)

@@ -128,12 +128,15 @@ def test_a_model_of_another_scale_gives_its_body_to_the_new_scale(scene):
     model = started["model"]
     assert model.scale == 4 and model.arch == "edsr"
     assert "x2 weights; new at x4" in model.metadata["init"]
+    assert model.metadata["init_token"] == x2.token  # names the starting weights, wherever they are copied
     theirs, ours = x2.module.state_dict(), model.module.state_dict()
     copied = [k for k, v in theirs.items() if k in ours and v.shape == ours[k].shape]
     assert len(copied) > 0.8 * len(theirs)  # the whole body; only the upsampling tail is new
     assert started["val_psnr"] > scratch["val_psnr"] + 0.2  # measured: +0.45 dB
     with pytest.raises(nsr.SuperResError, match="no trained weights"):
         list(iter_train(data=[scene], scale=4, init="vdsr", **kw))
+    with pytest.raises(nsr.SuperResError, match="fine-tune the network itself"):
+        list(iter_train(data=[scene], scale=2, init="edsr-lite+x8", **kw))
 
 
 def test_a_folder_of_lossless_webp_trains_on_the_same_luma_as_png(tmp_path, rng):
