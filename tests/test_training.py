@@ -170,3 +170,9 @@ def test_an_l2_fine_tune_reports_mean_squared_error_and_records_it(tmp_path, sce
     assert tuned.metadata["loss"] == "L2 (mean squared error)"
     with pytest.raises(nsr.SuperResError, match="unknown loss 'mse'; choose one of l1, l2"):
         list(iter_train(data=[scene], scale=2, loss="mse", **kw))
+    # a checkpoint remembers its loss: resuming it with the other one is refused, not silently mixed
+    ck = tmp_path / "l2.ckpt"
+    short = {**kw, "steps": 4, "checkpoint_every": 2}
+    list(iter_train(data=[scene], scale=2, loss="l2", checkpoint=ck, **short))
+    with pytest.raises(nsr.SuperResError, match="trained with loss 'l2', not 'l1'; resume with that loss"):
+        list(iter_train(data=[scene], scale=2, checkpoint=ck, **{**short, "steps": 6}))
