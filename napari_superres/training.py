@@ -319,6 +319,8 @@ def init_model(init, scale: int):
     configuration and weights) names the starting weights whatever file they are later copied to.
     """
     from .models import NAMED, USER, build, load_model, shipped_scales
+    from .models.consistency import BackProjected
+    from .models.ensemble import SelfEnsemble
 
     key = str(init)
     if key in NAMED and NAMED[key]["trained"] and scale not in (have := shipped_scales(key)):
@@ -327,7 +329,7 @@ def init_model(init, scale: int):
         source = load_model(key, min(have, key=lambda s: (abs(s - scale), s)))
     else:
         loaded = load_model(USER.get(key, init), scale)  # a file loads at its own scale
-        if type(loaded.module).__name__ in ("SelfEnsemble", "BackProjected"):
+        if isinstance(loaded.module, (SelfEnsemble, BackProjected)):
             raise SuperResError(
                 f"{key!r} wraps a network for inference (+x8, +bpN); fine-tune the network itself"
             )

@@ -151,10 +151,9 @@ def test_self_ensemble_tiles_exactly_and_sharpens_a_photograph():
     into their transpose), and it beats one pass on a real photograph."""
     from napari_superres._sample_data import astronaut_rgb
     from napari_superres.degradation import degrade
-    from napari_superres.metrics import psnr
+    from napari_superres.metrics import psnr, rgb_to_y
 
-    rgb = astronaut_rgb().astype(np.float64)
-    y = (16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255) / 255
+    y = rgb_to_y(astronaut_rgb()) / 255
     hr = y[40:200, 120:312]  # 160 x 192: a face and the flag's edges
     lr = degrade(torch.from_numpy(hr)[None], 2)[0].numpy().astype(np.float32)
     m = nsr.load_model("espcn+x8", 2)

@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import SuperResError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+ENSEMBLE_SUFFIX = "+x8"  # NAME+x8: self-ensemble (models/ensemble.py), parsed here without importing torch
 _ARCH_MODULES = (
     "bicubic",
     "ibp",
@@ -293,12 +294,10 @@ def load_model(
     if isinstance(name_or_path, SRModel):
         return name_or_path
     key = str(name_or_path)
-    from .ensemble import SUFFIX
-
-    if key.endswith(SUFFIX) and len(key) > len(SUFFIX):  # "edsr-lite+x8": self-ensemble
+    if key.endswith(ENSEMBLE_SUFFIX) and len(key) > len(ENSEMBLE_SUFFIX):  # "edsr-lite+x8": self-ensemble
         from .ensemble import with_self_ensemble
 
-        return with_self_ensemble(load_model(key[: -len(SUFFIX)], scale, config=config))
+        return with_self_ensemble(load_model(key[: -len(ENSEMBLE_SUFFIX)], scale, config=config))
     if config is not None:  # options for a state dict from elsewhere: checked here, used below
         if not isinstance(config, dict):
             raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")

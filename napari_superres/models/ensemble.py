@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SuperResError
-
-SUFFIX = "+x8"
+from . import ENSEMBLE_SUFFIX as SUFFIX
 
 
 class SelfEnsemble(nn.Module):
