@@ -32,6 +32,10 @@ from .errors import SuperResError
 NEW_NETWORK = "(new network)"
 
 
+GAUSSIAN_CHOICE = "gaussian PSF, then binning"
+DEGRADATION_CHOICES = ["bicubic", "binning", GAUSSIAN_CHOICE, "auto"]
+
+
 def _error(exc: BaseException) -> None:
     """Show an error in napari's notification area, one line."""
     from napari.utils.notifications import show_error
@@ -173,6 +177,8 @@ class UpscaleWidget(Container):
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
         self.tile = SpinBox(label="tile (0 = auto)", value=0, min=0, max=16384, step=64)
         self.normalize = ComboBox(label="normalisation", choices=["auto", "none"])
+        self.degradation = ComboBox(label="degradation", choices=DEGRADATION_CHOICES, value="bicubic")
+        self.sigma = FloatSpinBox(label="PSF sigma (output px)", value=1.0, min=0.1, max=4.0, step=0.1)
         self.consistency = SpinBox(label="consistency steps", value=0, min=0, max=30)
         self.ensemble = CheckBox(text="self-ensemble: mean of 8 flips and turns (8x the time)")
         self.nodata = LineEdit(label="nodata (empty: none)", value="")
@@ -188,6 +194,8 @@ class UpscaleWidget(Container):
                 self.model,
                 self.info,
                 self.scale,
+                self.degradation,
+                self.sigma,
                 self.device,
                 self.tile,
                 self.normalize,
@@ -204,6 +212,7 @@ class UpscaleWidget(Container):
         )
         self.job = _Background(self.run_button, self.cancel_button, self.status)
         self.model.changed.connect(self._show_info)
+        self.degradation.changed.connect(self._show_info)
         self.preview_button.changed.connect(self.preview)
         self.run_button.changed.connect(self.write)
         on_registry_change(self.reset_choices)
@@ -214,10 +223,15 @@ class UpscaleWidget(Container):
         return [m["name"] for m in _model_rows()]
 
     def _show_info(self, *_):
+        self.sigma.visible = self.degradation.value == GAUSSIAN_CHOICE
         try:
             self.info.value = _model_info(self.model.value) if self.model.value else ""
         except SuperResError as exc:
             self.info.value = str(exc)
+
+    def _degradation(self) -> str:
+        value = self.degradation.value
+        return f"gaussian:{float(self.sigma.value):g}" if value == GAUSSIAN_CHOICE else value
 
     def settings(self) -> dict:
         """The chosen layer and upscale keyword arguments; one-line errors for what cannot work."""
@@ -232,7 +246,11 @@ class UpscaleWidget(Container):
         if self.ensemble.value:
             model = f"{model}+x8"
         n = int(-(-s // 1))
-        load_model(model, n)  # checks the model has this scale
+        degradation = self._degradation()
+        try:  # checks the model has this scale (and weights for this degradation)
+            load_model(model, n, degradation=None if degradation == "auto" else degradation)
+        except SuperResError as exc:
+            raise SuperResError(f"{exc} (widget: choose another 'model' or 'degradation')") from None
         text = str(self.nodata.value).strip()
         try:
             nodata = float(text) if text else None
@@ -249,6 +267,7 @@ class UpscaleWidget(Container):
             "tile": int(self.tile.value) or None,
             "normalize": self.normalize.value if self.normalize.value == "auto" else None,
             "consistency": int(self.consistency.value),
+            "degradation": degradation,
         }
 
     # ---- actions
@@ -286,6 +305,8 @@ class UpscaleWidget(Container):
         t0 = time.perf_counter()
 
         def message(msg):
+            if msg.get("stage") == "auto":
+                self.info.value = msg["message"]
             if msg.get("message") and msg["message"] != "starting":
                 return msg["message"]
             if msg.get("stage") == "level0":
@@ -347,8 +368,11 @@ class TrainWidget(Container):
         self.init = ComboBox(label="fine-tune from", choices=self._init_choices)
         self.scale = SpinBox(label="scale", value=2, min=2, max=8)
         self.steps = SpinBox(label="steps", value=500, min=10, max=1_000_000, step=100)
-        self.blur = FloatSpinBox(label="blur sigma (HR px)", value=0.0, min=0.0, max=10.0, step=0.1)
-        self.noise = FloatSpinBox(label="noise sigma (0-1 range)", value=0.0, min=0.0, max=0.5, step=0.005)
+        self.degradation = ComboBox(
+            label="degradation", choices=[c for c in DEGRADATION_CHOICES if c != "auto"], value="bicubic"
+        )
+        self.blur = FloatSpinBox(label="PSF sigma (HR px)", value=1.0, min=0.1, max=4.0, step=0.1)
+        self.noise = CheckBox(text="noise-robust: Poisson-Gaussian noise on the LR patches")
         self.output = FileEdit(label="save as .safetensors", mode="w", filter="*.safetensors", value="")
         self.run_button = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -363,6 +387,7 @@ class TrainWidget(Container):
                 self.init,
                 self.scale,
                 self.steps,
+                self.degradation,
                 self.blur,
                 self.noise,
                 self.output,
@@ -373,6 +398,7 @@ class TrainWidget(Container):
         )
         self.job = _Background(self.run_button, self.cancel_button, self.status)
         self.mode.changed.connect(self._show_mode)
+        self.degradation.changed.connect(self._show_mode)
         self.run_button.changed.connect(self.train)
         self.history: list[dict] = []
         self._show_mode()
@@ -387,7 +413,8 @@ class TrainWidget(Container):
         paired = self.mode.value == self.mode.choices[1]
         self.images.visible = not paired
         self.lr_layer.visible = self.hr_layer.visible = paired
-        self.blur.visible = self.noise.visible = not paired
+        self.degradation.visible = self.noise.visible = not paired
+        self.blur.visible = not paired and self.degradation.value == GAUSSIAN_CHOICE
 
     def settings(self) -> dict:
         from .layers import source_from_layer
@@ -420,7 +447,9 @@ class TrainWidget(Container):
             if not chosen:
                 raise SuperResError("no training images chosen; select one or more image layers")
             kw["data"] = [planes(layer) for layer in chosen]
-            kw["degradation"] = {"blur_sigma": float(self.blur.value), "noise_sigma": float(self.noise.value)}
+            deg = self.degradation.value
+            kw["degradation"] = f"gaussian:{float(self.blur.value):g}" if deg == GAUSSIAN_CHOICE else deg
+            kw["noise"] = "auto" if self.noise.value else None
             kw["data_description"] = "napari layers " + ", ".join(repr(layer.name) for layer in chosen)
         if self.init.value != NEW_NETWORK:
             kw["init"] = self.init.value
@@ -491,7 +520,10 @@ class EvaluateWidget(Container):
         self.viewer = napari_viewer
         self.layer = create_widget(annotation="napari.layers.Image", label="ground truth")
         self.scale = SpinBox(label="scale", value=2, min=2, max=8)
-        self.blur = FloatSpinBox(label="blur sigma (HR px)", value=0.0, min=0.0, max=10.0, step=0.1)
+        self.degradation = ComboBox(
+            label="degradation", choices=[c for c in DEGRADATION_CHOICES if c != "auto"], value="bicubic"
+        )
+        self.blur = FloatSpinBox(label="PSF sigma (HR px)", value=1.0, min=0.1, max=4.0, step=0.1)
         self.noise = FloatSpinBox(label="noise sigma (0-1 range)", value=0.0, min=0.0, max=0.5, step=0.005)
         self.methods = Select(label="methods", choices=self._method_choices)
         self.prefix = LineEdit(label="layer prefix", value="")
@@ -504,6 +536,7 @@ class EvaluateWidget(Container):
             [
                 self.layer,
                 self.scale,
+                self.degradation,
                 self.blur,
                 self.noise,
                 self.methods,
@@ -514,8 +547,13 @@ class EvaluateWidget(Container):
             ]
         )
         self.run_button.changed.connect(self.evaluate)
+        self.degradation.changed.connect(self._show_sigma)
         on_registry_change(self.reset_choices)
         self.rows: list[dict] = []
+        self._show_sigma()
+
+    def _show_sigma(self, *_):
+        self.blur.visible = self.degradation.value == GAUSSIAN_CHOICE
 
     def _method_choices(self, *_):
         return [m["name"] for m in _model_rows()]
@@ -558,9 +596,9 @@ class EvaluateWidget(Container):
                 raise SuperResError("no methods chosen; select bicubic, ibp or a model")
             s = int(self.scale.value)
             plane = self._plane(layer)
-            rows, lr, results = compare(
-                plane, s, methods, blur_sigma=float(self.blur.value), noise_sigma=float(self.noise.value)
-            )
+            deg = self.degradation.value
+            deg = f"gaussian:{float(self.blur.value):g}" if deg == GAUSSIAN_CHOICE else deg
+            rows, lr, results = compare(plane, s, methods, degradation=deg, noise_sigma=float(self.noise.value))
         except SuperResError as exc:
             _error(exc)
             return None

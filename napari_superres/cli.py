@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="N back-projection steps after the network, so downscaling the result gives the input (default: 0)",
     )
+    u.add_argument(
+        "--degradation",
+        default="bicubic",
+        help="how the image was made: bicubic, binning, gaussian:SIGMA (PSF in output pixels), "
+        "gaussian:fwhm=F,pixel=P, a PSF file (.npy/.tif/.txt), or auto (estimated; default: %(default)s)",
+    )
     u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
     u.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
     u.add_argument(
@@ -74,8 +80,23 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models, their scales and measured quality")
 
-    b = sub.add_parser("bench", help="PSNR/SSIM on a benchmark folder with the standard protocol")
-    b.add_argument("dirs", nargs="+", help="folders of HR images (Set5, Set14, B100, ...)")
+    b = sub.add_parser(
+        "bench", help="PSNR/SSIM on benchmark folders (standard protocol), or on real images (--real)"
+    )
+    b.add_argument("dirs", nargs="*", help="folders of HR images (Set5, Set14, B100, ...)")
+    b.add_argument(
+        "--real",
+        default=None,
+        metavar="FOLDER",
+        help="score the real validation split of FOLDER (../shared/data/real) under each --degradation",
+    )
+    b.add_argument(
+        "--degradation",
+        action="append",
+        default=None,
+        help="with --real: how the LR is made from each HR (repeatable; default bicubic, binning, gaussian:1.0)",
+    )
+    b.add_argument("--json", default=None, help="with --real: also write every figure, per image, to this file")
     b.add_argument("--model", action="append", default=None, help="model name or path (repeatable)")
     b.add_argument("--scale", type=int, action="append", default=None, help="scale (repeatable; default 2)")
     b.add_argument("--device", default="auto")
@@ -104,9 +125,31 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--val", default=None, help="validation folder (default: every 20th image held out)")
     t.add_argument("--val-every", type=int, default=500)
     t.add_argument("--channel", choices=("y", "raw"), default="y")
-    t.add_argument("--blur-sigma", type=float, default=0.0)
-    t.add_argument("--noise-sigma", type=float, default=0.0)
-    t.add_argument("--poisson-peak", type=float, default=None)
+    t.add_argument(
+        "--degradation",
+        action="append",
+        default=None,
+        help="how LR patches are made: bicubic, binning, gaussian:SIGMA or a PSF file; repeat to draw "
+        "from several (default: bicubic)",
+    )
+    t.add_argument(
+        "--noise",
+        choices=("none", "auto"),
+        default="none",
+        help="auto: Poisson-Gaussian noise at a random level on each LR patch (noise-robust models)",
+    )
+    t.add_argument(
+        "--gain", action="store_true", help="scale half of the patches by a random brightness gain (0.5-2)"
+    )
+    t.add_argument(
+        "--real",
+        default=None,
+        metavar="FOLDER",
+        help="also train on the real images of FOLDER (../shared/data/real), less its validation split",
+    )
+    t.add_argument("--blur-sigma", type=float, default=0.0, help="older form of --degradation gaussian:SIGMA")
+    t.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise on every LR patch")
+    t.add_argument("--poisson-peak", type=float, default=None, help="Poisson noise at this count for value 1")
     t.add_argument("--device", default="auto")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--describe-data", default=None, help="how the training data is described in metadata")
@@ -145,12 +188,19 @@ def _json_config(text: str | None) -> dict | None:
 
 
 def _cmd_train(a) -> None:
+    from .errors import SuperResError
     from .training import train
 
     config = _json_config(a.config)
     if a.act:
         config = {**(config or {}), "act": a.act}
-    deg = {"blur_sigma": a.blur_sigma, "noise_sigma": a.noise_sigma, "poisson_peak": a.poisson_peak}
+    legacy = {"blur_sigma": a.blur_sigma, "noise_sigma": a.noise_sigma, "poisson_peak": a.poisson_peak}
+    if a.degradation and a.blur_sigma:
+        raise SuperResError("give --degradation gaussian:SIGMA or --blur-sigma, not both")
+    deg = a.degradation or {k: v for k, v in legacy.items() if v}
+    noise = "auto" if a.noise == "auto" else None
+    if noise is None and a.degradation and (a.noise_sigma or a.poisson_peak):
+        noise = {"gaussian": a.noise_sigma, **({"poisson_peak": a.poisson_peak} if a.poisson_peak else {})}
     train(
         a.arch,
         list(a.data),
@@ -167,7 +217,10 @@ def _cmd_train(a) -> None:
         val_data=a.val,
         val_every=a.val_every,
         channel=a.channel,
-        degradation={k: v for k, v in deg.items() if v},
+        degradation=deg,
+        noise=noise,
+        gain=a.gain,
+        real_data=a.real,
         device=a.device,
         seed=a.seed,
         data_description=a.describe_data,
@@ -227,6 +280,7 @@ def _cmd_upscale(a) -> None:
         nodata=a.nodata,
         precision=a.precision,
         batch=a.batch,
+        degradation=a.degradation,
         scheduler=a.scheduler or "threads",
         overwrite=a.overwrite,
     ):
@@ -238,10 +292,14 @@ def _cmd_upscale(a) -> None:
     dt = time.perf_counter() - t0
     mp = np.prod(arr.shape) / 1e6
     src = last["source"]
+    deg = last.get("degradation", "bicubic")
+    auto = last.get("auto")
+    model = "bicubic interpolation (auto fallback)" if auto and auto.get("fallback") else a.model
     print(
         f"{a.input} {src.axes} {tuple(src.shape)} {src.dtype} -> {a.output} {tuple(arr.shape)} {arr.dtype}: "
-        f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {a.model} x{a.scale}, "
-        f"{last.get('levels', 1)} pyramid level(s)"
+        f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {model} x{a.scale}, degradation {deg}"
+        + (f" (auto, expected gain {auto['expected_gain_db']:+.2f} dB)" if auto else "")
+        + f", {last.get('levels', 1)} pyramid level(s)"
     )
 
 
@@ -284,8 +342,41 @@ def _cmd_models(a) -> None:
         print(f"{m['name'] + tag:16} {m['arch']:8} {scales:22} {shipped:9} {q}")
 
 
+def _cmd_bench_real(a) -> None:
+    from .evaluation import confocal_sted, evaluate_real, format_real_table
+
+    models = a.model or ["default", "auto"]
+    degs = a.degradation or ["bicubic", "binning", "gaussian:1.0"]
+
+    def show(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    rows = evaluate_real(a.real, models, degs, a.scale or [2], device=a.device, progress=show)
+    print(format_real_table(rows))
+    pair = confocal_sted(a.real, [m for m in models if m != "auto"] + (["auto"] if "auto" in models else []))
+    print("\nreal x4 pair, 4x4-binned confocal (60 nm) enlarged and scored against STED (15 nm), no target:")
+    for r in pair:
+        print(f"  {r['method']:32} PSNR {r['psnr']:.2f} dB  ({r['gain']:+.2f} vs bicubic)")
+    if a.json:
+        import json
+        from dataclasses import asdict
+
+        with open(a.json, "w") as fh:
+            json.dump({"rows": [asdict(r) for r in rows], "confocal_sted": pair}, fh, indent=1)
+
+
 def _cmd_bench(a) -> None:
+    from .errors import SuperResError
     from .evaluation import evaluate, format_table
+
+    if a.real:
+        if a.dirs:
+            raise SuperResError("give benchmark folders or --real FOLDER, not both")
+        return _cmd_bench_real(a)
+    if a.degradation:
+        raise SuperResError("--degradation applies to --real; the standard protocol is bicubic")
+    if not a.dirs:
+        raise SuperResError("give benchmark folders (Set5, ...) or --real FOLDER")
 
     models = a.model or ["bicubic", "default"]
     if "bicubic" not in models:

@@ -19,6 +19,7 @@ torch.Size([1, 4, 4])
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -171,3 +172,190 @@ def degrade(
         x = blur(x, gaussian_kernel(blur_sigma))
     x = resize(x, 1.0 / scale, (hr.shape[-2] // scale, hr.shape[-1] // scale))
     return add_noise(x, noise_sigma, poisson_peak, generator)
+
+
+# ----------------------------------------------------------------------------- the degradation family
+# How an LR image was made from the HR scene, by name. One definition serves training pairs, the
+# back-projection step (+bpN, consistency=), ``bench`` and ``degradation="auto"``.
+FAMILIES = ("bicubic", "binning", "gaussian")
+SIGMA_RANGE = (0.1, 4.0)  # Gaussian PSF sigma in HR pixels that we accept (beyond 4 the image is mostly blur)
+KERNEL_SUFFIXES = (".npy", ".tif", ".tiff", ".txt", ".csv")
+
+
+class DegradationError(ValueError):
+    """A degradation that cannot be parsed; the message says what is accepted."""
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """One member of the degradation family: how the HR scene became the LR measurement.
+
+    - ``bicubic``: MATLAB-compatible antialiased bicubic shrinking (the benchmark protocol);
+    - ``binning``: the mean of each s x s block (camera binning, detector integration);
+    - ``gaussian``: Gaussian blur of ``sigma`` HR pixels (an optical PSF), then s x s binning;
+    - ``kernel``: a measured 2-D PSF (``kernel``, HR pixels), then s x s binning.
+
+    >>> str(parse_degradation("gaussian:1"))
+    'gaussian:1.0'
+    """
+
+    kind: str = "bicubic"
+    sigma: float = 0.0
+    kernel: tuple | None = field(default=None, repr=False)
+    source: str = ""  # where a kernel came from (file name), for messages and metadata
+
+    def __str__(self) -> str:
+        if self.kind == "gaussian":
+            return f"gaussian:{self.sigma:g}" if self.sigma != int(self.sigma) else f"gaussian:{self.sigma:.1f}"
+        if self.kind == "kernel":
+            return f"kernel:{self.source or 'array'}"
+        return self.kind
+
+    @property
+    def family(self) -> str:
+        """The trained-model family that matches: a measured kernel is a Gaussian PSF of its width."""
+        if self.kind == "kernel":
+            return "gaussian" if self.equivalent_sigma >= 0.35 else "binning"
+        return self.kind
+
+    @property
+    def equivalent_sigma(self) -> float:
+        """Sigma of the Gaussian with the kernel's second moment (HR pixels); the sigma itself for gaussian."""
+        if self.kind != "kernel":
+            return self.sigma
+        k = np.asarray(self.kernel, dtype=np.float64)
+        yy, xx = np.indices(k.shape)
+        cy, cx = (yy * k).sum(), (xx * k).sum()
+        return float(np.sqrt(0.5 * (((yy - cy) ** 2 + (xx - cx) ** 2) * k).sum()))
+
+    def psf(self) -> np.ndarray | None:
+        """The HR-pixel blur applied before binning (None for bicubic and plain binning)."""
+        if self.kind == "gaussian":
+            return gaussian_kernel(self.sigma)
+        if self.kind == "kernel":
+            return np.asarray(self.kernel, dtype=np.float64)
+        return None
+
+    def reach(self, scale: int) -> int:
+        """How many LR pixels beyond a block of the LR image its downsampled value depends on."""
+        if self.kind == "bicubic":
+            return 2
+        k = self.psf()
+        radius = 0 if k is None else max(k.shape) // 2
+        return int(math.ceil(radius / scale)) + 1
+
+    def as_dict(self) -> dict:
+        """The JSON-ready record written to weights and output metadata."""
+        d: dict = {"kind": self.kind, "name": str(self)}
+        if self.kind == "gaussian":
+            d["sigma_hr_px"] = self.sigma
+        if self.kind == "kernel":
+            d["source"] = self.source or "array"
+            d["equivalent_sigma_hr_px"] = round(self.equivalent_sigma, 4)
+        return d
+
+    def downsample(self, hr, scale: int, out_shape: tuple[int, int] | None = None):
+        """The LR of a float tensor ``(..., H, W)`` under this degradation (no noise).
+
+        ``out_shape`` defaults to ``(H // scale, W // scale)``; binning crops the HR to a multiple of
+        ``scale`` first (the detector's last partial pixel is not read).
+        """
+        h, w = hr.shape[-2:]
+        oh, ow = out_shape or (h // scale, w // scale)
+        if self.kind == "bicubic":
+            return resize(hr, 1.0 / scale, (oh, ow))
+        k = self.psf()
+        x = hr if k is None else blur(hr, k)
+        x = x[..., : oh * scale, : ow * scale]
+        lead = x.shape[:-2]
+        return x.reshape(*lead, oh, scale, ow, scale).mean(dim=(-3, -1))
+
+
+BICUBIC = Degradation("bicubic")
+
+
+def _read_kernel(path: str) -> np.ndarray:
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DegradationError(f"kernel file {path} does not exist; give a 2-D PSF as .npy, .tif or .txt")
+    try:
+        if p.suffix.lower() == ".npy":
+            return np.load(p, allow_pickle=False)
+        if p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            return tifffile.imread(p)
+        return np.loadtxt(p, delimiter="," if p.suffix.lower() == ".csv" else None, ndmin=2)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise DegradationError(
+            f"cannot read kernel file {path} ({type(exc).__name__}); give a 2-D PSF as .npy, .tif or .txt"
+        ) from None
+
+
+def kernel_degradation(kernel, source: str = "") -> Degradation:
+    """A measured PSF (2-D, non-negative, HR pixels) as a degradation, normalised to sum 1."""
+    k = np.asarray(kernel)
+    if k.ndim == 3 and 1 in k.shape:
+        k = k.reshape([d for d in k.shape if d != 1] or [1])
+    if k.ndim != 2 or k.dtype.kind not in "biuf" or not np.all(np.isfinite(k)):
+        raise DegradationError(
+            f"a PSF kernel must be a 2-D array of finite numbers, got shape {k.shape} ({k.dtype})"
+        )
+    if np.any(k < 0) or k.sum() <= 0:
+        raise DegradationError("a PSF kernel must be non-negative with a positive sum")
+    if max(k.shape) > 65:
+        raise DegradationError(f"a PSF kernel of {k.shape[0]}x{k.shape[1]} is too large; crop it to at most 65x65")
+    k = k.astype(np.float64) / k.sum()
+    return Degradation("kernel", kernel=tuple(map(tuple, k)), source=source)
+
+
+def sigma_from_fwhm(fwhm: float, pixel_size: float) -> float:
+    """Gaussian sigma in HR pixels of a PSF of full width at half maximum ``fwhm`` (same units as ``pixel_size``)."""
+    return float(fwhm) / (2.0 * math.sqrt(2.0 * math.log(2.0))) / float(pixel_size)
+
+
+ACCEPTED = (
+    "'bicubic', 'binning', 'gaussian:SIGMA' (SIGMA in HR pixels, "
+    f"{SIGMA_RANGE[0]:g}-{SIGMA_RANGE[1]:g}), 'gaussian:fwhm=F,pixel=P', 'auto', or a PSF kernel file (.npy/.tif/.txt)"
+)
+
+
+def parse_degradation(value) -> Degradation:
+    """A :class:`Degradation` from a name, a kernel array or a kernel file path.
+
+    Raises :class:`DegradationError` (a ``ValueError``) with one line saying what is accepted.
+    ``"auto"`` is not a degradation but a request to estimate one: callers handle it before this.
+    """
+    if isinstance(value, Degradation):
+        return value
+    if value is None:
+        return BICUBIC
+    if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value and np.ndim(value) == 2):
+        return kernel_degradation(value)
+    text = str(value).strip()
+    low = text.lower()
+    if low in ("bicubic", "binning"):
+        return Degradation(low)
+    if low.startswith("gaussian"):
+        _, _, arg = text.partition(":")
+        try:
+            if "fwhm" in arg:
+                parts = dict(p.split("=", 1) for p in arg.replace(" ", "").split(","))
+                sigma = sigma_from_fwhm(float(parts["fwhm"]), float(parts["pixel"]))
+            else:
+                sigma = float(arg)
+        except (ValueError, KeyError, ZeroDivisionError):
+            raise DegradationError(f"cannot read degradation {text!r}; accepted: {ACCEPTED}") from None
+        if not (SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]):
+            raise DegradationError(
+                f"Gaussian PSF sigma {sigma:.3g} HR pixels is out of range; give "
+                f"{SIGMA_RANGE[0]:g} to {SIGMA_RANGE[1]:g} (sigma = FWHM / 2.355 / HR pixel size)"
+            )
+        return Degradation("gaussian", sigma=round(sigma, 4))
+    if low.endswith(KERNEL_SUFFIXES):
+        from pathlib import Path
+
+        return kernel_degradation(_read_kernel(text), source=Path(text).name)
+    raise DegradationError(f"unknown degradation {text!r}; accepted: {ACCEPTED}")

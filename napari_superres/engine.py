@@ -373,8 +373,11 @@ class PathSource:
         return np.asarray(self._cache()[slices])
 
 
-def _process_model(origin: str, scale: int, consistency: int, device: str, token: str):
-    """The model, loaded once per process from its registry name or weights file (graph tasks call this)."""
+def _process_model(origin: str, scale: int, consistency: int, device: str, token: str, degradation=None):
+    """The model, loaded once per process from its registry name or weights file (graph tasks call this).
+
+    ``degradation``: the operator of its back-projection steps (None: bicubic).
+    """
     from .models import load_model
 
     key = ("model", origin, scale, consistency, device, token)
@@ -382,7 +385,8 @@ def _process_model(origin: str, scale: int, consistency: int, device: str, token
         hit = _recall(key)
         if hit is not None:
             return hit
-        mdl = load_model(f"{origin}+bp{consistency}" if consistency else origin, scale)
+        name = f"{origin}+bp{consistency}" if consistency else origin
+        mdl = load_model(name, scale, degradation=degradation if consistency else None)
         return _remember(key, mdl.to(device))
 
 
@@ -516,6 +520,8 @@ class Plan:
     fixed_ranges: object = None
     nodata: float | None = None
     precision: str = "fp32"
+    degradation: str = "bicubic"  # the degradation the model and back-projection were told
+    auto: dict | None = None  # the report of degradation="auto" (choice, confidence, expected gain)
 
     def ranges(self):
         """The (n_channels, 2) normalisation ranges (computed from the sample), or None."""
@@ -638,8 +644,10 @@ def build(
     precision="fp32",
     batch=None,
     streaming=False,
+    degradation=None,
 ):
-    """The lazy enlarged array and its :class:`Plan`. Never runs the network.
+    """The lazy enlarged array and its :class:`Plan`. Never runs the network (``degradation="auto"``
+    runs it once on a few windows of the input to choose, a global choice cached per input).
 
     ``streaming``: the caller computes the blocks in :func:`stream_order` (the writers do), so the
     cache of decoded source chunks holds one band of a strip; memory then stays flat however large
@@ -655,7 +663,10 @@ def build(
     src = open_input(image, axes)
     s = _check_scale(scale)
     n = math.ceil(s - 1e-9)
-    mdl = load_model(model, n)
+    deg, auto = _resolve_degradation(degradation, src, model, n, device, nodata)
+    if auto is not None and auto["fallback"]:
+        model = "bicubic"
+    mdl = load_model(model, n, degradation=deg)
     if mdl.axial:
         raise SuperResError(
             f"model {mdl.name!r} enlarges along one axis only; use napari_superres.isotropic for Z stacks"
@@ -665,7 +676,7 @@ def build(
     if consistency:
         from .models.consistency import DEFAULT_ITERATIONS, with_consistency
 
-        mdl = with_consistency(mdl, DEFAULT_ITERATIONS if consistency is True else consistency)
+        mdl = with_consistency(mdl, DEFAULT_ITERATIONS if consistency is True else consistency, deg)
     dev = resolve_device(device)
     if precision not in PRECISIONS:
         raise SuperResError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -739,7 +750,8 @@ def build(
     model_key = f"superres-model-{mdl.token}-{dev}"
     if mdl.origin is not None:  # loaded once per process from its name or file, never shipped whole
         iters = int(mdl.config.get("consistency_iterations", 0))
-        layers[model_key] = (_process_model, mdl.origin, n, iters, str(dev), mdl.token)
+        told = mdl.config.get("consistency_degradation")
+        layers[model_key] = (_process_model, mdl.origin, n, iters, str(dev), mdl.token, told)
         with _PROCESS_LOCK:
             key = ("model", mdl.origin, n, iters, str(dev), mdl.token)
             if _recall(key) is None:
@@ -793,8 +805,30 @@ def build(
         ranges,
         nodata=nodata,
         precision=precision,
+        degradation=str(deg),
+        auto=auto,
     )
     return result, plan
+
+
+def _resolve_degradation(degradation, src, model, n: int, device, nodata):
+    """The :class:`~napari_superres.degradation.Degradation` to use, and the ``auto`` report (or None)."""
+    from .degradation import DegradationError, parse_degradation
+
+    if isinstance(degradation, str) and degradation.strip().lower() == "auto":
+        from .estimate import estimate_degradation, sample_windows
+
+        if src.dtype.kind not in "biuf":
+            raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
+        key = (_source_token(src), str(model), n, str(nodata))
+        report = estimate_degradation(
+            sample_windows(src.data, src.axes), model, n, device="cpu", key=key, nodata=nodata
+        )
+        return parse_degradation(report["choice"]), report
+    try:
+        return parse_degradation(degradation), None
+    except DegradationError as exc:
+        raise SuperResError(str(exc)) from None
 
 
 def _spatial_blocks(length: int, tile: int, halo: int, n: int, s: float):
@@ -843,6 +877,7 @@ def upscale(
     nodata=None,
     precision: str = "fp32",
     batch: int | None = None,
+    degradation=None,
     out=None,
     overwrite: bool = False,
     progress=None,
@@ -884,6 +919,15 @@ def upscale(
     batch : int, optional
         Up to this many tiles of concurrent tasks go through the network in one pass. Default:
         8 on a GPU, 1 on the CPU (where batching is slower, measured in docs/benchmarks.md).
+    degradation : str, array or Degradation, optional
+        How the image was made from the scene: ``"bicubic"`` (the default: what benchmark
+        photographs are), ``"binning"`` (a camera or detector integrating over its pixels),
+        ``"gaussian:SIGMA"`` (an optical PSF of SIGMA output pixels, then binning;
+        ``"gaussian:fwhm=F,pixel=P"`` from physics), a measured PSF (2-D array or .npy/.tif/.txt
+        file), or ``"auto"``: estimated from the image (a few windows shrunk by each candidate and
+        enlarged back), falling back to bicubic interpolation when no model is expected to beat it.
+        Picks the model's weights trained for it and the back-projection operator; recorded in
+        the output metadata. See docs/real-data.md.
     out : path, optional
         Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
     overwrite : bool
@@ -913,6 +957,7 @@ def upscale(
         nodata=nodata,
         precision=precision,
         batch=batch,
+        degradation=degradation,
     )
     if out is not None:
         from .store import write

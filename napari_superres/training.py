@@ -95,14 +95,99 @@ def _modcrop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[..., : h - h % scale, : w - w % scale]
 
 
-class PairSampler:
-    """Random aligned LR/HR patch pairs from whole images degraded once (noise added per batch)."""
+NOISE_PRESET = {"p_clean": 0.5, "gaussian": (0.0, 0.01), "poisson_peak": (300.0, 10000.0)}
+# brightness of real images after robust (0.1-99.9 percentile) normalisation reaches past 1: half of
+# the patches are scaled by a gain drawn log-uniformly from this range, so a network learns to be
+# linear in brightness instead of inventing detail where an image is brighter than its training data
+GAIN_RANGE = (0.5, 2.0)
 
-    def __init__(self, images, scale, patch, device, degradation: dict | None = None, lr_images=None):
+
+def training_degradations(degradation) -> list:
+    """The degradations training pairs are made with: one, or a list to draw from (a PSF family).
+
+    ``degradation`` is a name (``"bicubic"``, ``"binning"``, ``"gaussian:1.0"``, a kernel file), a
+    :class:`~napari_superres.degradation.Degradation`, a list of them, or the older dict form
+    ``{"blur_sigma": s}`` (now: that Gaussian PSF, then binning).
+    """
+    from .degradation import BICUBIC, Degradation, DegradationError, parse_degradation
+
+    if isinstance(degradation, dict):
+        sigma = degradation.get("blur_sigma", 0.0)
+        degradation = Degradation("gaussian", sigma=float(sigma)) if sigma else BICUBIC
+    items = degradation if isinstance(degradation, (list, tuple)) and not np.ndim(degradation) == 2 else [degradation]
+    out = []
+    for d in items:
+        if str(d) == "auto":
+            raise SuperResError("degradation='auto' is for enlarging; training needs a named degradation")
+        try:
+            out.append(parse_degradation(d))
+        except DegradationError as exc:
+            raise SuperResError(str(exc)) from None
+    return out or [BICUBIC]
+
+
+def training_noise(noise, degradation=None) -> dict:
+    """Noise added to each LR patch: ``{"p_clean", "gaussian": (lo, hi), "poisson_peak": (lo, hi)}``.
+
+    ``noise`` is None (none; or the older dict's ``noise_sigma`` / ``poisson_peak``), ``"auto"``
+    (:data:`NOISE_PRESET`: Poisson-Gaussian at a random level per patch, 30% of patches clean) or
+    such a dict. Gaussian sigma is in [0, 1] units; the Poisson peak is the count at value 1
+    (drawn log-uniformly from its range; lower is noisier).
+    """
+    if noise is None and isinstance(degradation, dict):
+        s, p = degradation.get("noise_sigma") or 0.0, degradation.get("poisson_peak")
+        noise = {"p_clean": 0.0, "gaussian": (s, s), "poisson_peak": (p, p) if p else None}
+    if noise is None or noise is False:
+        return {}
+    if noise is True or noise == "auto":
+        return dict(NOISE_PRESET)
+    if not isinstance(noise, dict):
+        raise SuperResError(f"noise must be None, 'auto' or a dict of ranges, got {noise!r}")
+    out = {"p_clean": float(noise.get("p_clean", 0.0))}
+    for key in ("gaussian", "poisson_peak"):
+        v = noise.get(key)
+        if v is None:
+            continue
+        lo, hi = (v, v) if np.isscalar(v) else v
+        if lo < 0 or hi < lo or (key == "poisson_peak" and lo <= 0):
+            raise SuperResError(f"noise {key} must be a value or a (low, high) range above 0, got {v!r}")
+        out[key] = (float(lo), float(hi))
+    return out
+
+
+def _noisy(lr_b, noise: dict, rng: np.random.Generator, gen):
+    """Poisson-Gaussian noise on each patch of a batch, at a level drawn per patch."""
+    import torch
+
+    n = lr_b.shape[0]
+    out = lr_b.clone()
+    clean = rng.random(n) < noise.get("p_clean", 0.0)
+    peaks = noise.get("poisson_peak")
+    sig = noise.get("gaussian")
+    for i in range(n):
+        if clean[i]:
+            continue
+        x = out[i]
+        if peaks:
+            peak = float(np.exp(rng.uniform(np.log(peaks[0]), np.log(peaks[1]))))
+            x = torch.poisson(x.clamp(min=0) * peak, generator=gen) / peak
+        if sig and sig[1] > 0:
+            s = float(rng.uniform(*sig))
+            x = x + s * torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+        out[i] = x
+    return out
+
+
+class PairSampler:
+    """Random aligned LR/HR patch pairs from whole images degraded once per degradation (noise per patch)."""
+
+    def __init__(self, images, scale, patch, device, degradations=None, lr_images=None, noise=None, gain=None):
         import torch
 
         self.scale, self.patch, self.device = scale, patch, device
-        self.deg = dict(degradation or {})
+        self.gain = gain
+        self.degs = list(degradations or training_degradations(None))
+        self.noise = dict(noise or {})
         self.lr, self.hr = [], []
         for i, img in enumerate(images):
             hr = _modcrop(img, scale)
@@ -110,29 +195,28 @@ class PairSampler:
                 continue
             t = torch.from_numpy(np.ascontiguousarray(hr)).to(device)
             if lr_images is not None:  # measured pairs: the LR as given
-                lr = torch.from_numpy(np.ascontiguousarray(lr_images[i])).to(device).float()
+                lrs = [torch.from_numpy(np.ascontiguousarray(lr_images[i])).to(device).float()]
             else:
-                lr = _degrade(t, scale, self.deg)
+                lrs = [_degrade(t, scale, d) for d in self.degs]
             self.hr.append(t)
-            self.lr.append(lr)
+            self.lr.append(lrs)
         if not self.hr:
             raise SuperResError(
                 f"every training image is smaller than one {patch * scale}-pixel patch; "
                 "use larger images or a smaller patch size"
             )
-        sizes = np.array([(lr.shape[0] - patch + 1) * (lr.shape[1] - patch + 1) for lr in self.lr], float)
+        sizes = np.array([(lr[0].shape[0] - patch + 1) * (lr[0].shape[1] - patch + 1) for lr in self.lr], float)
         self.p = sizes / sizes.sum()
 
     def batch(self, batch_size: int, rng: np.random.Generator, gen):
         import torch
 
-        from .degradation import add_noise
-
         s, p = self.scale, self.patch
         idx = rng.choice(len(self.lr), size=batch_size, p=self.p)
         lrs, hrs = [], []
         for i in idx:
-            lr, hr = self.lr[i], self.hr[i]
+            versions, hr = self.lr[i], self.hr[i]
+            lr = versions[int(rng.integers(0, len(versions)))] if len(versions) > 1 else versions[0]
             y = int(rng.integers(0, lr.shape[0] - p + 1))
             x = int(rng.integers(0, lr.shape[1] - p + 1))
             lrs.append(lr[y : y + p, x : x + p])
@@ -144,10 +228,13 @@ class PairSampler:
             lr_b, hr_b = lr_b.transpose(-1, -2), hr_b.transpose(-1, -2)
         if k & 3:
             lr_b, hr_b = torch.rot90(lr_b, k & 3, (-2, -1)), torch.rot90(hr_b, k & 3, (-2, -1))
-        noise = self.deg.get("noise_sigma", 0.0)
-        peak = self.deg.get("poisson_peak")
-        if noise or peak:
-            lr_b = add_noise(lr_b, noise, peak, generator=gen)
+        if self.gain:
+            lo, hi = np.log(self.gain[0]), np.log(self.gain[1])
+            g = np.where(rng.random(batch_size) < 0.5, np.exp(rng.uniform(lo, hi, batch_size)), 1.0)
+            g_t = torch.as_tensor(g, dtype=lr_b.dtype, device=lr_b.device)[:, None, None, None]
+            lr_b, hr_b = lr_b * g_t, hr_b * g_t
+        if self.noise:
+            lr_b = _noisy(lr_b, self.noise, rng, gen)
         return lr_b.contiguous(), hr_b.contiguous()
 
 
@@ -261,11 +348,9 @@ def _load_checkpoint(path: Path, model, opt, device) -> tuple[int, dict]:
 
 
 # ----------------------------------------------------------------------------- loop
-def _degrade(hr, scale: int, deg: dict):
-    """The LR plane (float32 tensor) of an HR plane under the degradation model (noise added per batch)."""
-    from .degradation import degrade
-
-    return degrade(hr[None].double(), scale, blur_sigma=deg.get("blur_sigma", 0.0))[0].float()
+def _degrade(hr, scale: int, deg):
+    """The LR plane (float32 tensor) of an HR plane under a degradation (noise is added per batch)."""
+    return deg.downsample(hr[None].double(), scale)[0].float()
 
 
 def check_pairs(lr_images, hr_images, scale: int) -> list:
@@ -286,13 +371,16 @@ def check_pairs(lr_images, hr_images, scale: int) -> list:
     return out
 
 
-def validate(model, images, scale: int, device, degradation: dict | None = None, lr_images=None) -> float:
-    """Mean PSNR (peak 1.0, ``scale`` pixels shaved) of the model on whole validation images."""
+def validate(model, images, scale: int, device, degradation=None, lr_images=None) -> float:
+    """Mean PSNR (peak 1.0, ``scale`` pixels shaved) of the model on whole validation images.
+
+    Synthetic pairs use each image under each training degradation in turn (a PSF family cycles).
+    """
     import torch
 
     from .metrics import psnr, shave
 
-    deg = degradation or {}
+    degs = training_degradations(degradation)
     vals = []
     model.module.eval()
     with torch.inference_mode():
@@ -301,7 +389,7 @@ def validate(model, images, scale: int, device, degradation: dict | None = None,
             if lr_images is not None:
                 lr = torch.from_numpy(np.ascontiguousarray(lr_images[i])).to(device).float()
             else:
-                lr = _degrade(hr, scale, deg)
+                lr = _degrade(hr, scale, degs[i % len(degs)])
             sr = model.module(lr[None, None])[0, 0].clamp(0, 1)
             vals.append(psnr(shave(sr.cpu().numpy(), scale), shave(hr.cpu().numpy(), scale), peak=1.0))
     model.module.train()
@@ -391,7 +479,10 @@ def iter_train(
     lr_data: Any = None,
     val_every: int = 500,
     channel: str = "y",
-    degradation: dict | None = None,
+    degradation=None,
+    noise=None,
+    gain: bool = False,
+    real_data: Any = None,
     device: str = "auto",
     seed: int = 0,
     data_description: str | None = None,
@@ -415,8 +506,20 @@ def iter_train(
         raise SuperResError(
             f"{out} exists; choose another output, or pass overwrite=True (--overwrite) to replace it"
         )
+    degs = training_degradations(degradation)
+    noise_spec = training_noise(noise, degradation)
     dev = resolve_device(device)
     images = load_images(data, channel)
+    if real_data is not None:  # real acquisitions, less the validation split the real benchmark scores
+        from .realdata import training_planes
+
+        if lr_data is not None:
+            raise SuperResError("real_data (--real) adds synthetic pairs; it cannot be combined with lr_data")
+        real = training_planes(real_data)
+        images = images + real
+        data_description = (data_description or _describe(data)) + (
+            f" + {len(real)} real planes of {real_data} (napari_superres.realdata: validation split held out)"
+        )
     train_lr = val_lr = None
     if lr_data is not None:  # measured LR/HR pairs: no synthetic degradation
         lr_images = check_pairs(load_images(lr_data, channel), images, scale)
@@ -454,7 +557,14 @@ def iter_train(
     fmt = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
     model.module.to(memory_format=fmt)
     sampler = PairSampler(
-        train_imgs, scale, patch_size, dev, None if lr_data is not None else degradation, train_lr
+        train_imgs,
+        scale,
+        patch_size,
+        dev,
+        degs,
+        train_lr,
+        None if lr_data is not None else noise_spec,
+        GAIN_RANGE if gain else None,
     )
     opt = torch.optim.Adam(model.module.parameters(), lr=lr)
     start, info = 0, {"wall_time_s": 0.0}
@@ -500,7 +610,7 @@ def iter_train(
             done = step + 1
             msg = {"step": done, "steps": steps}
             if done % val_every == 0 or done == steps:
-                val_psnr = validate(model, val_imgs, scale, dev, degradation, val_lr)
+                val_psnr = validate(model, val_imgs, scale, dev, degs, val_lr)
                 msg["val_psnr"] = val_psnr
             if ckpt is not None and (done % checkpoint_every == 0 or done == steps):
                 info = {
@@ -526,8 +636,12 @@ def iter_train(
         "degradation": json.dumps(
             {"kind": "measured LR/HR pairs"}
             if lr_data is not None
-            else {"kind": "bicubic", **(degradation or {})}
+            else degs[0].as_dict()
+            if len(degs) == 1
+            else {"kind": degs[0].family, "name": degs[0].family, "members": [str(d) for d in degs]}
         ),
+        "noise": json.dumps(noise_spec if lr_data is None else {}),
+        **({"gain_augmentation": json.dumps({"p": 0.5, "range": GAIN_RANGE})} if gain else {}),
         "input_range": "[0, 1]: luma Y/255 (BT.601, 16-235)" if channel == "y" else "[0, 1]",
         "steps": str(steps),
         "batch_size": str(batch_size),
@@ -576,9 +690,20 @@ def train(arch: str = "espcn", data: Any = None, scale: int = 2, *, progress: bo
         Checkpoint file; an existing one is resumed. Resuming a finished run with a larger ``steps``
         extends it (the learning rate follows the cosine of the new setting from there, so it rises
         again); the weights' ``schedule`` metadata records each setting and where it began.
-    degradation : dict, optional
-        ``blur_sigma`` (float or (sy, sx)), ``noise_sigma``, ``poisson_peak`` for synthesising
-        LR/HR pairs from the data itself.
+    degradation : str, Degradation or list, optional
+        How LR/HR pairs are synthesised from the data itself: ``"bicubic"`` (default),
+        ``"binning"``, ``"gaussian:SIGMA"`` (PSF of SIGMA HR pixels, then binning), a PSF kernel
+        file, or a list of them to draw from per patch (a family of PSF widths). Recorded in the
+        weights' metadata. See :mod:`napari_superres.degradation`.
+    gain : bool
+        Scale half of the patches by a random brightness gain (:data:`GAIN_RANGE`), so the network
+        stays right on real images brighter than its normalisation range.
+    real_data : path, optional
+        The folder of real images (``../shared/data/real``): its planes outside the validation
+        split of :mod:`napari_superres.realdata` join the training images.
+    noise : None, "auto" or dict
+        Poisson-Gaussian noise on the LR patches, at a level drawn per patch (``"auto"``: the
+        preset that makes a model noise-robust); see :func:`training_noise`.
     channel : {"y", "raw"}
         Luma of RGB images (benchmark protocol) or raw planes (microscopy).
     loss : {"l1", "l2"}

@@ -123,8 +123,33 @@ def _arch(name: str) -> dict:
     return importlib.import_module(f"{__name__}.{name}").ARCH
 
 
-def weights_path(name: str, scale: int) -> Path:
-    return WEIGHTS_DIR / f"{name}_x{scale}.safetensors"
+def weights_path(name: str, scale: int, family: str = "bicubic") -> Path:
+    """The shipped weights of a named model at ``scale`` trained for a degradation ``family``."""
+    suffix = "" if family == "bicubic" else f"_{family}"
+    return WEIGHTS_DIR / f"{name}_x{scale}{suffix}.safetensors"
+
+
+def _degradation(value):
+    """A parsed :class:`~napari_superres.degradation.Degradation`; bad values become a SuperResError."""
+    from ..degradation import DegradationError, parse_degradation
+
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        raise SuperResError(
+            "degradation='auto' is estimated from an image; pass it to upscale(), or name a degradation here"
+        )
+    try:
+        return parse_degradation(value)
+    except DegradationError as exc:
+        raise SuperResError(str(exc)) from None
+
+
+def degradation_models(family: str, scale: int | None = None) -> list[str]:
+    """Named models with shipped weights for a degradation family (at ``scale``, if given)."""
+    return [
+        name
+        for name, entry in NAMED.items()
+        if entry["trained"] and (shipped_scales(name, family) if scale is None else weights_path(name, scale, family).exists())
+    ]
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -171,6 +196,7 @@ class SRModel:
     min_size: int = 3
     axial: bool = False  # enlarges rows only (isotropic mode), not Y and X
     origin: str | None = None  # the registry name or weights file it was loaded from (None: built in memory)
+    degradation: str = "bicubic"  # the degradation the weights were trained for (or the one given)
     _channels_last: bool = field(default=False, repr=False, compare=False)
 
     @property
@@ -270,11 +296,28 @@ def _from_safetensors(path: Path, name: str | None = None) -> SRModel:
         first = str(exc).strip().splitlines()[0]
         raise SuperResError(f"weights in {path} do not match {arch} x{scale} ({first})") from exc
     model.metadata = meta
+    model.degradation = trained_degradation(meta)
     return model
 
 
+def trained_degradation(meta: dict) -> str:
+    """The degradation family weights were trained for, from their metadata ("bicubic" when unsaid)."""
+    try:
+        rec = json.loads(meta.get("degradation") or "{}")
+    except ValueError:
+        return "bicubic"
+    if not isinstance(rec, dict):
+        return "bicubic"
+    if rec.get("kind") == "bicubic" and rec.get("blur_sigma"):  # older files: a blur, then bicubic
+        return f"bicubic after a blur of {rec['blur_sigma']} px"
+    return str(rec.get("name") or rec.get("kind") or "bicubic")
+
+
 def load_model(
-    name_or_path: str | Path | SRModel = "default", scale: int = 2, config: dict | None = None
+    name_or_path: str | Path | SRModel = "default",
+    scale: int = 2,
+    config: dict | None = None,
+    degradation=None,
 ) -> SRModel:
     """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or weights file.
 
@@ -288,16 +331,22 @@ def load_model(
     ``NAME+x8`` averages the model over the 8 flips and turns of its input (self-ensemble, 8x the
     time); ``NAME+bpN`` adds N steps of back-projection onto the input after the model (consistency).
 
+    ``degradation`` says how the image was made (``"bicubic"``, the default; ``"binning"``;
+    ``"gaussian:SIGMA"``; a PSF kernel array or file): a named model then loads its weights trained
+    for that family (``espcn``, ``edsr-lite``), ``ibp`` and back-projection use it as their
+    operator. A weights file keeps the degradation it was trained for.
+
     Raises :class:`SuperResError` with the close names for an unknown name, and the available
     scales for a scale the model lacks.
     """
     if isinstance(name_or_path, SRModel):
         return name_or_path
+    deg = _degradation(degradation)
     key = str(name_or_path)
     if key.endswith(ENSEMBLE_SUFFIX) and len(key) > len(ENSEMBLE_SUFFIX):  # "edsr-lite+x8": self-ensemble
         from .ensemble import with_self_ensemble
 
-        return with_self_ensemble(load_model(key[: -len(ENSEMBLE_SUFFIX)], scale, config=config))
+        return with_self_ensemble(load_model(key[: -len(ENSEMBLE_SUFFIX)], scale, config=config, degradation=deg))
     if config is not None:  # options for a state dict from elsewhere: checked here, used below
         if not isinstance(config, dict):
             raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")
@@ -310,26 +359,38 @@ def load_model(
     if sep and steps.isdigit() and base:  # "espcn+bp5": the model, then 5 back-projection steps
         from .consistency import with_consistency
 
-        return with_consistency(load_model(base, scale), int(steps))
+        return with_consistency(load_model(base, scale, degradation=deg), int(steps), deg)
     if key == "default":
         key = DEFAULT
     if key in NAMED:
         entry = NAMED[key]
         scale = _check_scale(scale)
         if not entry["trained"]:
-            model = build(entry["arch"], scale, entry["config"], name=key)
+            config = dict(entry["config"])
+            if entry["arch"] == "ibp" and deg.kind != "bicubic":  # back-projection under this degradation
+                config["degradation"] = str(deg) if deg.kind != "kernel" else [list(r) for r in deg.kernel]
+            model = build(entry["arch"], scale, config, name=key)
             model.metadata = {"arch": entry["arch"], "training": "none (classical method)"}
-            model.origin = key
+            model.origin = key if len(config) == len(entry["config"]) else None
+            model.degradation = str(deg)
             return model
-        path = weights_path(key, scale)
+        path = weights_path(key, scale, deg.family)
         if not path.exists():
+            if deg.family != "bicubic" and weights_path(key, scale).exists():
+                have = degradation_models(deg.family, scale)
+                raise SuperResError(
+                    f"model {key!r} has no x{scale} weights for degradation {deg}; models trained for "
+                    f"{deg.family} at x{scale}: {', '.join(have) or 'none'} (or degradation 'bicubic')"
+                )
             have = shipped_scales(key)
             raise SuperResError(
                 f"model {key!r} has no x{scale} weights; it has "
                 f"{', '.join(f'x{s}' for s in have) or 'none'} (use one of those or the 'ibp' model)"
             )
         model = _from_safetensors(path, name=key)
-        model.origin = key
+        # a registry name reloads the bicubic weights; other families load from their file
+        model.origin = key if deg.family == "bicubic" else str(path)
+        model.degradation = str(deg) if deg.family != "bicubic" else "bicubic"
         return model
     if key in USER:
         model = _from_safetensors(USER[key], name=key)
@@ -371,8 +432,15 @@ def _check_scale(scale) -> int:
     return s
 
 
-def shipped_scales(name: str) -> list[int]:
-    return sorted(int(p.stem.rsplit("_x", 1)[1]) for p in WEIGHTS_DIR.glob(f"{name}_x*.safetensors"))
+def shipped_scales(name: str, family: str = "bicubic") -> list[int]:
+    """The scales a named model ships weights for, for a degradation family."""
+    out = []
+    for p in WEIGHTS_DIR.glob(f"{name}_x*.safetensors"):
+        tail = p.name[len(name) + 2 : -len(".safetensors")]
+        s, _, fam = tail.partition("_")
+        if s.isdigit() and (fam or "bicubic") == family:
+            out.append(int(s))
+    return sorted(out)
 
 
 def list_models() -> list[dict]:

@@ -1,39 +1,31 @@
 """Iterative back-projection (Irani & Peleg, 1991): a classical, training-free restorer.
 
 Start from the bicubic enlargement, then repeat: degrade the estimate with the known model
-(bicubic downsampling), compare with the input, enlarge the error and add it back. The result
-is consistent with the measured image: degrading it reproduces the input closely.
+(bicubic downsampling by default; binning, a Gaussian PSF or a measured PSF when the image's
+degradation is given), compare with the input, enlarge the error and add it back. The result is
+consistent with the measured image: degrading it reproduces the input closely. The loop is
+:class:`~napari_superres.models.consistency.BackProjected`'s, started from bicubic.
 """
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from ..degradation import resize
+from ..degradation import parse_degradation
 from .blocks import BicubicUpsample
+from .consistency import BackProjected, halo_growth
 
 
-class IBP(nn.Module):
-    def __init__(self, scale: int = 2, in_channels: int = 1, iterations: int = 10, step: float = 1.0):
-        super().__init__()
-        self.scale = int(scale)
-        self.iterations = int(iterations)
-        self.step = float(step)
-        self.up = BicubicUpsample(scale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        est = self.up(x)
-        for _ in range(self.iterations):
-            err = x - resize(est, 1.0 / self.scale, (h, w))
-            est = est + self.step * self.up(err)
-        return est
+def IBP(scale: int = 2, in_channels: int = 1, iterations: int = 10, step: float = 1.0, degradation="bicubic"):
+    deg = parse_degradation(degradation)
+    return BackProjected(nn.Identity(), scale, iterations, deg, step=step, start=True)
 
 
 def halo(config: dict, scale: int = 2) -> int:
-    # each iteration looks 2 LR pixels further through the downsampling and 2 through the enlargement
-    return BicubicUpsample.radius + 4 * int(config.get("iterations", 10))
+    # each iteration looks the degradation's reach further through the downsampling and 2 LR pixels
+    # through the enlargement (4 in all for bicubic)
+    deg = parse_degradation(config.get("degradation", "bicubic"))
+    return BicubicUpsample.radius + halo_growth(int(config.get("iterations", 10)), deg, scale)
 
 
 ARCH = {

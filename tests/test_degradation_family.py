@@ -1,0 +1,106 @@
+"""The degradation family: names, physics, back-projection under it, and one-line refusals."""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_superres as nsr
+from napari_superres.cli import main
+from napari_superres.degradation import (
+    DegradationError,
+    parse_degradation,
+    sigma_from_fwhm,
+)
+from napari_superres.models import load_model
+
+
+def test_binning_is_the_block_mean_and_gaussian_blurs_before_it():
+    hr = torch.arange(36, dtype=torch.float64).reshape(1, 6, 6)
+    lr = parse_degradation("binning").downsample(hr, 2)
+    assert lr.shape == (1, 3, 3)
+    assert float(lr[0, 0, 0]) == (0 + 1 + 6 + 7) / 4
+    # odd sizes: the detector's last partial pixel is not read
+    assert parse_degradation("binning").downsample(torch.ones(1, 7, 9), 2).shape == (1, 3, 4)
+    # a PSF removes detail binning alone keeps: a checkerboard at the HR pixel pitch of period 4
+    yy, xx = np.mgrid[0:32, 0:32]
+    stripes = torch.from_numpy(np.sin(2 * np.pi * xx / 4.0) + 0.0 * yy)[None]
+    plain = parse_degradation("binning").downsample(stripes, 2)
+    blurred = parse_degradation("gaussian:1.5").downsample(stripes, 2)
+    assert float(blurred[..., 4:-4, 4:-4].std()) < 0.3 * float(plain[..., 4:-4, 4:-4].std())
+
+
+def test_names_round_trip_and_physics():
+    assert str(parse_degradation("Gaussian:1")) == "gaussian:1.0"
+    assert str(parse_degradation("binning")) == "binning"
+    # a PSF of FWHM 0.235 um sampled at 0.1 um HR pixels is sigma 1 HR pixel
+    assert sigma_from_fwhm(0.2355, 0.1) == pytest.approx(1.0, abs=1e-3)
+    d = parse_degradation("gaussian:fwhm=0.2355,pixel=0.1")
+    assert d.kind == "gaussian" and d.sigma == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_measured_kernel_is_normalised_and_matched_to_its_family(tmp_path):
+    k = np.zeros((9, 9))
+    k[4, 4] = 1.0
+    point = parse_degradation(k)
+    assert point.family == "binning"  # a point PSF: binning alone
+    y, x = np.mgrid[-6:7, -6:7]
+    wide = np.exp(-(x**2 + y**2) / (2 * 1.5**2)) * 7  # unnormalised on purpose
+    np.save(tmp_path / "psf.npy", wide)
+    d = parse_degradation(str(tmp_path / "psf.npy"))
+    assert d.family == "gaussian" and d.equivalent_sigma == pytest.approx(1.5, abs=0.05)
+    assert np.isclose(np.sum(d.kernel), 1.0)
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("nearest", "unknown degradation"),
+        ("gaussian:9", "out of range"),
+        ("gaussian:abc", "cannot read"),
+        (np.ones((3, 3, 3)), "2-D"),
+        (-np.ones((3, 3)), "non-negative"),
+    ],
+)
+def test_bad_degradations_say_what_is_accepted(bad, words):
+    with pytest.raises(DegradationError, match=words):
+        parse_degradation(bad)
+
+
+def test_back_projection_agrees_with_the_degradation_it_is_told(rng):
+    """ibp under binning: the result, binned, gives back the input (it did not under bicubic)."""
+    lr = rng.random((40, 40)).astype(np.float32)
+    for name in ("binning", "gaussian:1.0"):
+        deg = parse_degradation(name)
+        told = nsr.upscale(lr, "ibp", 2, degradation=name, normalize=None).compute()
+        blind = nsr.upscale(lr, "ibp", 2, normalize=None).compute()
+        err_told = np.abs(deg.downsample(torch.from_numpy(told)[None], 2)[0].numpy() - lr)[4:-4, 4:-4].mean()
+        err_blind = np.abs(deg.downsample(torch.from_numpy(blind)[None], 2)[0].numpy() - lr)[4:-4, 4:-4].mean()
+        assert err_told < 0.5 * err_blind
+
+
+@pytest.mark.parametrize("deg", ["binning", "gaussian:1.5"])
+def test_tiling_stays_exact_under_every_degradation(rng, deg):
+    img = rng.random((70, 90)).astype(np.float32)
+    whole = nsr.upscale(img, "espcn+bp2", 2, degradation=deg, normalize=None, tile=512).compute()
+    tiled = nsr.upscale(img, "espcn+bp2", 2, degradation=deg, normalize=None, tile=24).compute()
+    assert np.abs(whole - tiled).max() < 1e-4
+
+
+def test_models_load_weights_for_their_degradation_or_refuse_in_one_line():
+    m = load_model("espcn", 2, degradation="binning")
+    assert m.degradation == "binning"
+    assert "binning" in m.metadata["degradation"]
+    assert load_model("espcn", 2).degradation == "bicubic"
+    with pytest.raises(nsr.SuperResError, match="no x2 weights for degradation binning.*espcn"):
+        load_model("srcnn", 2, degradation="binning")
+
+
+def test_cli_refuses_a_bad_degradation_in_one_line(tmp_path, capsys):
+    img = tmp_path / "in.tif"
+    import tifffile
+
+    tifffile.imwrite(img, np.zeros((32, 32), np.uint16))
+    rc = main(["upscale", str(img), str(tmp_path / "o.ome.zarr"), "--degradation", "gaussian:0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "out of range" in err
+    assert not (tmp_path / "o.ome.zarr").exists()
