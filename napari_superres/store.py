@@ -580,8 +580,9 @@ def auto_summary(report: dict) -> str:
     if report.get("fallback"):
         return f"degradation auto: {report['message']}"
     return (
-        f"degradation auto: {report['choice']} (ahead of the next candidate by {report['confidence_db']:.2f} dB); "
-        f"expected gain over bicubic {report['expected_gain_db']:+.2f} dB (internal check, no ground truth)"
+        f"degradation auto: {report['choice']} (confidence {report['confidence']:.2f}: the runner-up fits "
+        f"{report['confidence']:.2f}x worse); expected gain over bicubic {report['expected_gain_db']:+.2f} dB "
+        "(internal check, no ground truth)"
     )
 
 

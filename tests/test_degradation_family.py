@@ -74,7 +74,9 @@ def test_back_projection_agrees_with_the_degradation_it_is_told(rng):
         told = nsr.upscale(lr, "ibp", 2, degradation=name, normalize=None).compute()
         blind = nsr.upscale(lr, "ibp", 2, normalize=None).compute()
         err_told = np.abs(deg.downsample(torch.from_numpy(told)[None], 2)[0].numpy() - lr)[4:-4, 4:-4].mean()
-        err_blind = np.abs(deg.downsample(torch.from_numpy(blind)[None], 2)[0].numpy() - lr)[4:-4, 4:-4].mean()
+        err_blind = np.abs(deg.downsample(torch.from_numpy(blind)[None], 2)[0].numpy() - lr)[
+            4:-4, 4:-4
+        ].mean()
         assert err_told < 0.5 * err_blind
 
 

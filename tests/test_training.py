@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +178,58 @@ def test_an_l2_fine_tune_reports_mean_squared_error_and_records_it(tmp_path, sce
     list(iter_train(data=[scene], scale=2, loss="l2", checkpoint=ck, **short))
     with pytest.raises(nsr.SuperResError, match="trained with loss 'l2', not 'l1'; resume with that loss"):
         list(iter_train(data=[scene], scale=2, checkpoint=ck, **{**short, "steps": 6}))
+
+
+def test_a_degradation_trained_model_records_it_and_learns_that_inverse(tmp_path):
+    """Fine-tuned for binning: metadata says so, and on binned input (another part of the image)
+    it beats the shipped model trained for bicubic (the mismatch a camera's binning makes)."""
+    from napari_superres._sample_data import astronaut_rgb
+    from napari_superres.degradation import parse_degradation
+    from napari_superres.metrics import psnr, rgb_to_y, shave
+
+    y = (rgb_to_y(astronaut_rgb()) / 255.0).astype(np.float32)
+    train_part, test_part = y[:, : y.shape[1] // 2], y[:, y.shape[1] // 2 :]
+    out = tmp_path / "b.safetensors"
+    kw = dict(steps=150, batch_size=8, patch_size=24, lr=5e-4, channel="raw", val_every=1000, seed=3)
+    model = list(iter_train("espcn", [train_part], 2, init="espcn", degradation="binning", out=out, **kw))[
+        -1
+    ]["model"]
+    assert nsr.load_model(out).degradation == "binning"
+    hr = torch.from_numpy(test_part.astype(np.float64))[None, None][..., : test_part.shape[0] // 2 * 2, :]
+    lr = parse_degradation("binning").downsample(hr, 2).float()
+    shipped = load_model("espcn", 2)
+    scores = [
+        psnr(shave(m(lr)[0, 0].double().numpy(), 4), shave(hr[0, 0].numpy(), 4), 1.0)
+        for m in (model, shipped)
+    ]
+    assert scores[0] > scores[1] + 0.3
+
+
+def test_noise_and_gain_augmentation_are_recorded(tmp_path, scene):
+    out = tmp_path / "n.safetensors"
+    kw = dict(
+        steps=5, batch_size=4, patch_size=12, channel="raw", val_every=1000, config={"features": [8, 8]}
+    )
+    list(
+        iter_train(
+            "espcn",
+            [scene],
+            2,
+            degradation=["gaussian:1.0", "gaussian:2.0"],
+            noise="auto",
+            gain=True,
+            out=out,
+            **kw,
+        )
+    )
+    meta = nsr.load_model(out).metadata
+    deg = json.loads(meta["degradation"])
+    assert deg["kind"] == "gaussian" and deg["members"] == ["gaussian:1.0", "gaussian:2.0"]
+    assert json.loads(meta["noise"])["poisson_peak"] and "gain_augmentation" in meta
+
+
+def test_training_refuses_auto_and_unknown_degradations(scene):
+    with pytest.raises(nsr.SuperResError, match="auto.*named degradation"):
+        next(iter_train("espcn", [scene], 2, degradation="auto", steps=1))
+    with pytest.raises(nsr.SuperResError, match="unknown degradation 'box'"):
+        next(iter_train("espcn", [scene], 2, degradation="box", steps=1))

@@ -1,0 +1,71 @@
+"""degradation='auto': a global choice from the image, reported, cached, recorded; bicubic when nothing helps."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import napari_superres as nsr
+from napari_superres.cli import main
+from napari_superres.degradation import parse_degradation
+from napari_superres.estimate import estimate_degradation, sample_windows
+from napari_superres.models import degradation_models
+
+
+@pytest.fixture
+def photo_y():
+    from napari_superres._sample_data import astronaut_rgb
+    from napari_superres.metrics import rgb_to_y
+
+    return rgb_to_y(astronaut_rgb()) / 255.0
+
+
+def _shrunk(img, deg, scale=2):
+    t = torch.from_numpy(np.ascontiguousarray(img))[None]
+    h, w = img.shape[0] // scale * scale, img.shape[1] // scale * scale
+    return parse_degradation(deg).downsample(t[..., :h, :w], scale)[0].numpy()
+
+
+def test_windows_are_a_fixed_spread_of_the_middle_plane(rng):
+    stack = rng.random((5, 300, 400))
+    wins = sample_windows(stack, "ZYX")
+    assert len(wins) >= 6 and all(w.shape == (128, 128) for w in wins)
+    assert np.array_equal(wins[0], stack[2, :128, :128])
+    assert all(np.array_equal(a, b) for a, b in zip(wins, sample_windows(stack, "ZYX")))
+
+
+@pytest.mark.skipif(not degradation_models("binning", 2), reason="no binning weights shipped")
+def test_auto_recognises_binning_from_the_image_itself(photo_y):
+    lr = _shrunk(photo_y, "binning")
+    report = estimate_degradation(sample_windows(lr, "YX"), "default", 2)
+    assert report["choice"] == "binning"
+    assert report["expected_gain_db"] > 0 and not report["fallback"]
+    bic = estimate_degradation(sample_windows(_shrunk(photo_y, "bicubic"), "YX"), "default", 2)
+    assert bic["choice"] == "bicubic"
+
+
+def test_auto_falls_back_to_bicubic_on_pure_noise_and_says_so(rng):
+    noise = rng.normal(0.5, 0.2, (256, 256)).astype(np.float32)
+    out = nsr.upscale(noise, "default", 2, degradation="auto")
+    report = estimate_degradation(sample_windows(noise, "YX"), "default", 2)
+    if report["fallback"]:
+        assert "worse than bicubic" in report["message"]
+        expected = nsr.upscale(noise, "bicubic", 2).compute()
+        assert np.allclose(out.compute(), expected)
+    assert report["expected_gain_db"] < 0.3  # noise has nothing to restore
+
+
+def test_auto_is_recorded_in_the_output_and_printed_by_the_cli(tmp_path, photo_y, capsys):
+    import tifffile
+
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, np.clip(_shrunk(photo_y, "binning") * 65535, 0, 65535).astype(np.uint16))
+    rc = main(["upscale", str(src), str(tmp_path / "o.ome.zarr"), "--degradation", "auto"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "degradation auto:" in cap.err and "expected gain" in cap.out
+    attrs = json.loads((tmp_path / "o.ome.zarr" / "zarr.json").read_text())["attributes"]["napari_superres"]
+    prov = attrs["provenance"]
+    assert prov["degradation_auto"]["choice"] == prov["degradation"] or prov["degradation_auto"]["fallback"]
+    assert set(prov["degradation_auto"]) >= {"confidence", "expected_gain_db", "mismatch"}
