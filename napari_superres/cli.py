@@ -340,6 +340,10 @@ def _cmd_models(a) -> None:
         tag = " (default)" if m["default"] else ""
         shipped = "shipped" if m["trained"] and m["shipped"] else ("none" if m["trained"] else "no need")
         print(f"{m['name'] + tag:16} {m['arch']:8} {scales:22} {shipped:9} {q}")
+        extra = {f: v for f, v in m.get("degradations", {}).items() if f != "bicubic"}
+        if extra:
+            also = "; ".join(f"{f} " + ",".join(f"x{s}" for s in v) for f, v in extra.items())
+            print(f"{'':16} {'':8} also trained for: {also} (--degradation)")
 
 
 def _cmd_bench_real(a) -> None:
@@ -357,6 +361,20 @@ def _cmd_bench_real(a) -> None:
     print("\nreal x4 pair, 4x4-binned confocal (60 nm) enlarged and scored against STED (15 nm), no target:")
     for r in pair:
         print(f"  {r['method']:32} PSNR {r['psnr']:.2f} dB  ({r['gain']:+.2f} vs bicubic)")
+    if a.record:
+        from .degradation import parse_degradation
+        from .models import DEFAULT, NAMED, weights_path
+        from .training import update_metadata
+
+        for r in rows:
+            name = r.method.split(" (")[0]
+            name = DEFAULT if name == "default" else name
+            if r.method.endswith("(true degradation)") and name in NAMED and NAMED[name]["trained"]:
+                path = weights_path(name, r.scale, parse_degradation(r.degradation).family)
+                key = "real_gain_" + r.degradation.replace(":", "_")
+                text = f"{r.gain:+.2f} dB mean, worst {r.worst:+.2f} dB over bicubic on {r.images} real validation images"
+                update_metadata(path, **{key: text})
+                print(f"recorded {r.degradation} x{r.scale} in {path.name}")
     if a.json:
         import json
         from dataclasses import asdict

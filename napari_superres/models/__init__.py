@@ -458,6 +458,9 @@ def list_models() -> list[dict]:
             row["quality"] = {
                 s: read_metadata(weights_path(name, s)).get("set5_psnr", "") for s in row["scales"]
             }
+            row["degradations"] = {
+                fam: shipped_scales(name, fam) for fam in ("bicubic", "binning", "gaussian") if shipped_scales(name, fam)
+            }
         else:
             row["scales"] = list(range(2, 9))
             row["shipped"] = True
