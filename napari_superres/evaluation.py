@@ -313,18 +313,19 @@ def evaluate_real(
                     use = dname if told == "true" else told
                     try:
                         sr = np.asarray(upscale(lr, model, s, degradation=use).compute(), np.float64)
-                    except SuperResError as exc:
-                        per = {"skipped": str(exc)}
-                        break
+                    except SuperResError as exc:  # no weights for it (the whole row), or too small for auto
+                        per[item.name] = {"skipped": str(exc)}
+                        continue
                     p, g = _real_score(sr, hr, bic)
                     per[item.name] = {"psnr": round(p, 3), "gain": round(g, 3)}
                     ratio = noise_ratio(sr, bic, hr) if item.kind == "fluorescence" else None
                     if ratio is not None:
                         ratios.append(ratio)
                         per[item.name]["noise_ratio"] = round(ratio, 3)
-                if "skipped" in per:
+                scored = {k: v for k, v in per.items() if "skipped" not in v}
+                if not scored:
                     continue
-                gains = [v["gain"] for v in per.values()]
+                gains = [v["gain"] for v in scored.values()]
                 rows.append(
                     RealResult(
                         degradation=str(deg),
@@ -332,9 +333,9 @@ def evaluate_real(
                         scale=s,
                         gain=float(np.mean(gains)),
                         worst=float(np.min(gains)),
-                        psnr=float(np.mean([v["psnr"] for v in per.values()])),
+                        psnr=float(np.mean([v["psnr"] for v in scored.values()])),
                         noise_ratio=float(np.mean(ratios)) if ratios else None,
-                        images=len(per),
+                        images=len(scored),
                         seconds=time.perf_counter() - t0,
                         per_image=per,
                     )
