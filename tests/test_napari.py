@@ -336,3 +336,22 @@ def test_upscale_widget_self_ensemble_box_runs_the_eight_orientation_mean(make_n
     plane = np.asarray(preview.data[0][1])
     np.testing.assert_array_equal(plane, nsr.upscale(stack, "espcn+x8", 2).compute()[1])
     assert not np.array_equal(plane, nsr.upscale(stack, "espcn", 2).compute()[1])
+
+
+def test_upscale_widget_degradation_picks_the_weights_trained_for_it(make_napari_viewer, stack, errors):
+    from napari_superres._widgets import GAUSSIAN_CHOICE
+
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="cells")
+    w = _dock(viewer, "Upscale")
+    assert w.sigma.native.isHidden()  # the PSF field shows only for the Gaussian PSF
+    w.degradation.value = GAUSSIAN_CHOICE
+    w.sigma.value = 1.5
+    assert not w.sigma.native.isHidden() and w.settings()["degradation"] == "gaussian:1.5"
+    w.degradation.value = "binning"
+    plane = np.asarray(w.preview().data[0][1])
+    np.testing.assert_array_equal(plane, nsr.upscale(stack, "espcn", 2, degradation="binning").compute()[1])
+    assert not np.array_equal(plane, nsr.upscale(stack, "espcn", 2).compute()[1])
+    w.model.value = "srcnn"  # no binning weights: one line naming the widget's fields
+    assert w.preview() is None
+    assert len(errors) == 1 and "binning" in errors[0] and "'degradation'" in errors[0]
