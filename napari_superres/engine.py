@@ -676,7 +676,8 @@ def build(
     if consistency:
         from .models.consistency import DEFAULT_ITERATIONS, with_consistency
 
-        mdl = with_consistency(mdl, DEFAULT_ITERATIONS if consistency is True else consistency, deg)
+        told = deg if degradation is not None else None  # unsaid: the weights' own degradation
+        mdl = with_consistency(mdl, DEFAULT_ITERATIONS if consistency is True else consistency, told)
     dev = resolve_device(device)
     if precision not in PRECISIONS:
         raise SuperResError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -805,7 +806,7 @@ def build(
         ranges,
         nodata=nodata,
         precision=precision,
-        degradation=str(deg),
+        degradation=str(deg) if degradation is not None else mdl.degradation,
         auto=auto,
     )
     return result, plan

@@ -359,7 +359,8 @@ def load_model(
     if sep and steps.isdigit() and base:  # "espcn+bp5": the model, then 5 back-projection steps
         from .consistency import with_consistency
 
-        return with_consistency(load_model(base, scale, degradation=deg), int(steps), deg)
+        told = deg if degradation is not None else None  # unsaid: the weights' own degradation
+        return with_consistency(load_model(base, scale, degradation=deg), int(steps), told)
     if key == "default":
         key = DEFAULT
     if key in NAMED:

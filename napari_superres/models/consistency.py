@@ -67,12 +67,19 @@ def with_consistency(model, iterations: int = DEFAULT_ITERATIONS, degradation: D
     ``degradation``: the operator the result must agree with (default: the model's own, bicubic
     for the benchmark-trained weights).
     """
-    from ..degradation import parse_degradation
+    from ..degradation import DegradationError, parse_degradation
+    from ..errors import SuperResError
 
     iterations = int(iterations)
     if iterations < 1:
         return model
-    deg = parse_degradation(degradation if degradation is not None else model.degradation)
+    try:
+        deg = parse_degradation(degradation if degradation is not None else model.degradation)
+    except DegradationError:  # weights trained for a family of PSF widths: which one is the image's?
+        raise SuperResError(
+            f"{model.name} was trained for {model.degradation}; back-projection needs the image's own "
+            "degradation: pass degradation= (--degradation), e.g. 'gaussian:1.0'"
+        ) from None
     config = {**model.config, "consistency_iterations": iterations}
     if deg != BICUBIC:  # recorded only when not the default, so older outputs keep their fingerprint
         config["consistency_degradation"] = str(deg) if deg.kind != "kernel" else [list(r) for r in deg.kernel]
