@@ -598,7 +598,9 @@ class EvaluateWidget(Container):
             plane = self._plane(layer)
             deg = self.degradation.value
             deg = f"gaussian:{float(self.blur.value):g}" if deg == GAUSSIAN_CHOICE else deg
-            rows, lr, results = compare(plane, s, methods, degradation=deg, noise_sigma=float(self.noise.value))
+            rows, lr, results = compare(
+                plane, s, methods, degradation=deg, noise_sigma=float(self.noise.value)
+            )
         except SuperResError as exc:
             _error(exc)
             return None

@@ -96,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="with --real: how the LR is made from each HR (repeatable; default bicubic, binning, gaussian:1.0)",
     )
-    b.add_argument("--json", default=None, help="with --real: also write every figure, per image, to this file")
+    b.add_argument(
+        "--json", default=None, help="with --real: also write every figure, per image, to this file"
+    )
     b.add_argument("--model", action="append", default=None, help="model name or path (repeatable)")
     b.add_argument("--scale", type=int, action="append", default=None, help="scale (repeatable; default 2)")
     b.add_argument("--device", default="auto")
@@ -357,7 +359,7 @@ def _cmd_bench_real(a) -> None:
 
     rows = evaluate_real(a.real, models, degs, a.scale or [2], device=a.device, progress=show)
     print(format_real_table(rows))
-    pair = confocal_sted(a.real, [m for m in models if m != "auto"] + (["auto"] if "auto" in models else []))
+    pair = confocal_sted(a.real, models, device=a.device)
     print("\nreal x4 pair, 4x4-binned confocal (60 nm) enlarged and scored against STED (15 nm), no target:")
     for r in pair:
         print(f"  {r['method']:32} PSNR {r['psnr']:.2f} dB  ({r['gain']:+.2f} vs bicubic)")

@@ -206,7 +206,9 @@ class Degradation:
 
     def __str__(self) -> str:
         if self.kind == "gaussian":
-            return f"gaussian:{self.sigma:g}" if self.sigma != int(self.sigma) else f"gaussian:{self.sigma:.1f}"
+            return (
+                f"gaussian:{self.sigma:g}" if self.sigma != int(self.sigma) else f"gaussian:{self.sigma:.1f}"
+            )
         if self.kind == "kernel":
             return f"kernel:{self.source or 'array'}"
         return self.kind
@@ -306,7 +308,9 @@ def kernel_degradation(kernel, source: str = "") -> Degradation:
     if np.any(k < 0) or k.sum() <= 0:
         raise DegradationError("a PSF kernel must be non-negative with a positive sum")
     if max(k.shape) > 65:
-        raise DegradationError(f"a PSF kernel of {k.shape[0]}x{k.shape[1]} is too large; crop it to at most 65x65")
+        raise DegradationError(
+            f"a PSF kernel of {k.shape[0]}x{k.shape[1]} is too large; crop it to at most 65x65"
+        )
     k = k.astype(np.float64) / k.sum()
     return Degradation("kernel", kernel=tuple(map(tuple, k)), source=source)
 

@@ -114,62 +114,50 @@ def spectral_mismatch(windows: list[np.ndarray], scale: int, candidates=CANDIDAT
     return out
 
 
-def score_candidates(windows: list[np.ndarray], model: str, scale: int, candidates=CANDIDATES, device="cpu"):
-    """Per candidate: mean PSNR of the model's reconstruction of the windows from their shrunk
-    copies, and its gain over bicubic enlargement of the same copies (dB). Candidates whose family
-    the model has no weights for are left out."""
+def expected_gain(windows: list[np.ndarray], model, scale: int, deg, device="cpu") -> float:
+    """Mean gain (dB) over bicubic of ``model`` enlarging the windows shrunk by ``deg``, scored
+    against the windows: the quality estimate without ground truth."""
     import torch
 
-    from .degradation import parse_degradation
     from .models import load_model
 
-    out = {}
     bic = load_model("bicubic", scale)
-    for name in candidates:
-        deg = parse_degradation(name)
-        try:
-            mdl = load_model(model, scale, degradation=deg).to(device)
-        except SuperResError:
+    mdl = model.to(device)
+    gains = []
+    for w in windows:
+        h, wd = (w.shape[0] // scale) * scale, (w.shape[1] // scale) * scale
+        if min(h, wd) < 8 * scale:
             continue
-        psnrs, gains = [], []
-        for w in windows:
-            h, wd = (w.shape[0] // scale) * scale, (w.shape[1] // scale) * scale
-            if min(h, wd) < 8 * scale:
-                continue
-            hr = torch.from_numpy(np.ascontiguousarray(w[:h, :wd]))[None, None]
-            lr = deg.downsample(hr, scale).float().to(device)
-            sr = mdl(lr)[0, 0].double().cpu().numpy()
-            base = bic(lr.cpu())[0, 0].double().numpy()
-            p = _psnr(sr, w[:h, :wd])
-            psnrs.append(p)
-            gains.append(p - _psnr(base, w[:h, :wd]))
-        if psnrs:
-            out[name] = {"psnr": float(np.mean(psnrs)), "gain": float(np.mean(gains)), "worst": float(np.min(gains))}
-    return out
+        lr = deg.downsample(torch.from_numpy(np.ascontiguousarray(w[:h, :wd]))[None, None], scale).float()
+        sr = mdl(lr.to(device))[0, 0].double().cpu().numpy()
+        base = bic(lr)[0, 0].double().numpy()
+        gains.append(_psnr(sr, w[:h, :wd]) - _psnr(base, w[:h, :wd]))
+    return float(np.mean(gains)) if gains else 0.0
 
 
 def estimate_degradation(windows, model: str, scale: int, device="cpu", key=None, nodata=None) -> dict:
     """Choose the degradation for ``model`` at ``scale`` from windows of the input (own units).
 
-    Returns a JSON-ready report: ``choice`` (a degradation name, or ``"bicubic interpolation"``
-    after a fallback), ``confidence`` (the winner's margin over the runner-up, dB),
-    ``expected_gain_db`` (over bicubic enlargement), ``scores`` and ``fallback``. Cached by ``key``.
+    Returns a JSON-ready report: ``choice`` (a degradation name), ``confidence`` (the runner-up's
+    spectral mismatch over the winner's; 1 is a tie), ``expected_gain_db`` (over bicubic
+    enlargement), ``mismatch`` per candidate, and ``fallback`` (with a ``message``) when the gain is
+    not positive. Cached by ``key``.
     """
     if key is not None:
         with _LOCK:
             if key in _CACHE:
                 return _CACHE[key]
+    from .degradation import parse_degradation
     from .models import load_model
 
     wins = _unit([np.asarray(w, np.float64) for w in windows], nodata)
-    usable = []  # candidates the model has weights for (a network trained for bicubic only: bicubic)
+    models = {}  # candidates the model has weights for (a network trained for bicubic only: bicubic)
     for name in CANDIDATES:
         try:
-            load_model(model, scale, degradation=name)
-            usable.append(name)
+            models[name] = load_model(model, scale, degradation=name)
         except SuperResError:
             continue
-    mismatch = spectral_mismatch(wins, scale, usable)
+    mismatch = spectral_mismatch(wins, scale, list(models))
     if not mismatch:
         raise SuperResError(
             f"no window of the image is large enough (at least {16 * scale} pixels) to estimate its "
@@ -177,8 +165,7 @@ def estimate_degradation(windows, model: str, scale: int, device="cpu", key=None
         )
     ranked = sorted(mismatch, key=mismatch.get)
     best = ranked[0]
-    scores = score_candidates(wins, model, scale, [best], device=device)
-    gain = scores[best]["gain"] if best in scores else 0.0
+    gain = expected_gain(wins, models[best], scale, parse_degradation(best), device=device)
     # confidence: how much worse the runner-up fits, as a ratio of mismatches (1: a tie)
     ratio = mismatch[ranked[1]] / max(mismatch[best], 1e-9) if len(ranked) > 1 else float("inf")
     report = {

@@ -302,7 +302,7 @@ def evaluate_real(
                 h, w = hr.shape[0] // s * s, hr.shape[1] // s * s
                 hr = hr[:h, :w]
                 lr = deg.downsample(torch.from_numpy(hr)[None], s)[0].numpy().astype(np.float32)
-                bic = np.asarray(upscale(lr, "bicubic", s).compute(), np.float64)
+                bic = np.asarray(upscale(lr, "bicubic", s, device=device).compute(), np.float64)
                 lrs.append((item, hr, lr, bic))
             for label, model, told in real_methods(models):
                 t0 = time.perf_counter()
@@ -312,7 +312,9 @@ def evaluate_real(
                         progress(f"x{s} {dname}: {label} on {item.name}")
                     use = dname if told == "true" else told
                     try:
-                        sr = np.asarray(upscale(lr, model, s, degradation=use).compute(), np.float64)
+                        sr = np.asarray(
+                            upscale(lr, model, s, degradation=use, device=device).compute(), np.float64
+                        )
                     except SuperResError as exc:  # no weights for it (the whole row), or too small for auto
                         per[item.name] = {"skipped": str(exc)}
                         continue
@@ -354,12 +356,12 @@ def confocal_sted(root=None, models=("default",), device: str = "cpu") -> list[d
 
     lr, hr = confocal_sted_pair(root)
     lr = lr.astype(np.float32)
-    bic = np.asarray(upscale(lr, "bicubic", 4).compute(), np.float64)
+    bic = np.asarray(upscale(lr, "bicubic", 4, device=device).compute(), np.float64)
     out = []
     for label, model, told in [("bicubic", "bicubic", "bicubic"), *real_methods(models)]:
         use = "binning" if told == "true" else told
         try:
-            sr = np.asarray(upscale(lr, model, 4, degradation=use).compute(), np.float64)
+            sr = np.asarray(upscale(lr, model, 4, degradation=use, device=device).compute(), np.float64)
         except SuperResError:
             continue
         # the two acquisitions differ in brightness: compare after matching mean and std to STED's

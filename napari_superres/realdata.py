@@ -56,7 +56,9 @@ VALIDATION: tuple[RealImage, ...] = (
         "remote sensing",
     ),
     RealImage(
-        "sentinel-2 B04 10 m", "remote-sensing/sentinel2-l1c-10m/REFERENCE_SCENES.npy", (4, Ellipsis, 3),
+        "sentinel-2 B04 10 m",
+        "remote-sensing/sentinel2-l1c-10m/REFERENCE_SCENES.npy",
+        (4, Ellipsis, 3),
         "remote sensing",
     ),
 )
@@ -149,7 +151,14 @@ def training_planes(root: str | Path | None = None, min_side: int = 96) -> list[
         rel = f.relative_to(root).as_posix()
         if not f.is_file() or f.suffix.lower() not in (".tif", ".tiff", ".png", ".jpg", ".npy"):
             continue
-        if rel in HELD_OUT or "/valid/" in rel or "/test/" in rel or "cells3d" in rel or "BQA" in rel or "_224078_" in rel:
+        if (
+            rel in HELD_OUT
+            or "/valid/" in rel
+            or "/test/" in rel
+            or "cells3d" in rel
+            or "BQA" in rel
+            or "_224078_" in rel
+        ):
             continue
         arr = _read(f)
         if rel.endswith("REFERENCE_SCENES.npy"):

@@ -523,7 +523,13 @@ def iter_write(
     t0 = time.perf_counter()
     px_per_block = np.prod(result.chunksize)
     if plan.auto is not None:
-        yield {"stage": "auto", "done": n_done, "total": total, "message": auto_summary(plan.auto), "auto": plan.auto}
+        yield {
+            "stage": "auto",
+            "done": n_done,
+            "total": total,
+            "message": auto_summary(plan.auto),
+            "auto": plan.auto,
+        }
     yield {
         "stage": "level0",
         "done": n_done,

@@ -114,7 +114,11 @@ def training_degradations(degradation) -> list:
     if isinstance(degradation, dict):
         sigma = degradation.get("blur_sigma", 0.0)
         degradation = Degradation("gaussian", sigma=float(sigma)) if sigma else BICUBIC
-    items = degradation if isinstance(degradation, (list, tuple)) and not np.ndim(degradation) == 2 else [degradation]
+    items = (
+        degradation
+        if isinstance(degradation, (list, tuple)) and not np.ndim(degradation) == 2
+        else [degradation]
+    )
     out = []
     for d in items:
         if str(d) == "auto":
@@ -156,32 +160,26 @@ def training_noise(noise, degradation=None) -> dict:
 
 
 def _noisy(lr_b, noise: dict, rng: np.random.Generator, gen):
-    """Poisson-Gaussian noise on each patch of a batch, at a level drawn per patch."""
-    import torch
+    """Poisson-Gaussian noise (:func:`~napari_superres.degradation.add_noise`) on each patch of a
+    batch, at a level drawn per patch."""
+    from .degradation import add_noise
 
-    n = lr_b.shape[0]
     out = lr_b.clone()
-    clean = rng.random(n) < noise.get("p_clean", 0.0)
-    peaks = noise.get("poisson_peak")
-    sig = noise.get("gaussian")
-    for i in range(n):
-        if clean[i]:
-            continue
-        x = out[i]
-        if peaks:
-            peak = float(np.exp(rng.uniform(np.log(peaks[0]), np.log(peaks[1]))))
-            x = torch.poisson(x.clamp(min=0) * peak, generator=gen) / peak
-        if sig and sig[1] > 0:
-            s = float(rng.uniform(*sig))
-            x = x + s * torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
-        out[i] = x
+    clean = rng.random(lr_b.shape[0]) < noise.get("p_clean", 0.0)
+    peaks, sig = noise.get("poisson_peak"), noise.get("gaussian")
+    for i in np.flatnonzero(~clean):
+        peak = float(np.exp(rng.uniform(np.log(peaks[0]), np.log(peaks[1])))) if peaks else None
+        s = float(rng.uniform(*sig)) if sig and sig[1] > 0 else 0.0
+        out[i] = add_noise(out[i], s, peak, generator=gen)
     return out
 
 
 class PairSampler:
     """Random aligned LR/HR patch pairs from whole images degraded once per degradation (noise per patch)."""
 
-    def __init__(self, images, scale, patch, device, degradations=None, lr_images=None, noise=None, gain=None):
+    def __init__(
+        self, images, scale, patch, device, degradations=None, lr_images=None, noise=None, gain=None
+    ):
         import torch
 
         self.scale, self.patch, self.device = scale, patch, device
@@ -205,7 +203,9 @@ class PairSampler:
                 f"every training image is smaller than one {patch * scale}-pixel patch; "
                 "use larger images or a smaller patch size"
             )
-        sizes = np.array([(lr[0].shape[0] - patch + 1) * (lr[0].shape[1] - patch + 1) for lr in self.lr], float)
+        sizes = np.array(
+            [(lr[0].shape[0] - patch + 1) * (lr[0].shape[1] - patch + 1) for lr in self.lr], float
+        )
         self.p = sizes / sizes.sum()
 
     def batch(self, batch_size: int, rng: np.random.Generator, gen):

@@ -148,7 +148,8 @@ def degradation_models(family: str, scale: int | None = None) -> list[str]:
     return [
         name
         for name, entry in NAMED.items()
-        if entry["trained"] and (shipped_scales(name, family) if scale is None else weights_path(name, scale, family).exists())
+        if entry["trained"]
+        and (shipped_scales(name, family) if scale is None else weights_path(name, scale, family).exists())
     ]
 
 
@@ -346,7 +347,9 @@ def load_model(
     if key.endswith(ENSEMBLE_SUFFIX) and len(key) > len(ENSEMBLE_SUFFIX):  # "edsr-lite+x8": self-ensemble
         from .ensemble import with_self_ensemble
 
-        return with_self_ensemble(load_model(key[: -len(ENSEMBLE_SUFFIX)], scale, config=config, degradation=deg))
+        return with_self_ensemble(
+            load_model(key[: -len(ENSEMBLE_SUFFIX)], scale, config=config, degradation=deg)
+        )
     if config is not None:  # options for a state dict from elsewhere: checked here, used below
         if not isinstance(config, dict):
             raise SuperResError(f"config must be a dict of architecture options, got {type(config).__name__}")
@@ -459,8 +462,10 @@ def list_models() -> list[dict]:
             row["quality"] = {
                 s: read_metadata(weights_path(name, s)).get("set5_psnr", "") for s in row["scales"]
             }
+            from ..degradation import FAMILIES
+
             row["degradations"] = {
-                fam: shipped_scales(name, fam) for fam in ("bicubic", "binning", "gaussian") if shipped_scales(name, fam)
+                fam: shipped_scales(name, fam) for fam in FAMILIES if shipped_scales(name, fam)
             }
         else:
             row["scales"] = list(range(2, 9))

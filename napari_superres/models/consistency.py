@@ -82,7 +82,9 @@ def with_consistency(model, iterations: int = DEFAULT_ITERATIONS, degradation: D
         ) from None
     config = {**model.config, "consistency_iterations": iterations}
     if deg != BICUBIC:  # recorded only when not the default, so older outputs keep their fingerprint
-        config["consistency_degradation"] = str(deg) if deg.kind != "kernel" else [list(r) for r in deg.kernel]
+        config["consistency_degradation"] = (
+            str(deg) if deg.kind != "kernel" else [list(r) for r in deg.kernel]
+        )
     return dataclasses.replace(
         model,
         name=f"{model.name}+bp{iterations}",
