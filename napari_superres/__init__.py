@@ -9,7 +9,8 @@ The public API; heavy modules (torch, dask, zarr) load only when a function is f
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
+
 __all__ = [
     "upscale",
     "add_upscaled",
@@ -27,7 +28,7 @@ from .errors import SuperResError
 
 def upscale(image, model="default", scale=2, **kwargs):
     """Enlarge an array, file, zarr or napari layer; see :func:`napari_superres.engine.upscale`."""
-    from .engine import upscale as _upscale
+    from .api import upscale as _upscale
 
     return _upscale(image, model, scale, **kwargs)
 
@@ -66,6 +67,6 @@ def train(arch="espcn", data=None, scale=2, **kwargs):
 
 
 def evaluate(dirs, models=("bicubic", "default"), scales=(2,), **kwargs):
-    from .evaluation import evaluate as _evaluate
+    from .bench import evaluate as _evaluate
 
     return _evaluate(dirs, models, scales, **kwargs)

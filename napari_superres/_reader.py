@@ -9,13 +9,13 @@ def _multiscales(path: Path):
     """The group's (multiscales[0], ome attrs), or None when ``path`` is not an OME-Zarr image."""
     import zarr
 
-    from .io import _ome_multiscale_attrs
+    from .io import ome_multiscale_attrs
 
     try:
         group = zarr.open_group(str(path), mode="r")
     except Exception:  # not a zarr group: another reader's file
         return None
-    ms, ome = _ome_multiscale_attrs(dict(group.attrs))
+    ms, ome = ome_multiscale_attrs(dict(group.attrs))
     return None if ms is None else (group, ms, ome)
 
 

@@ -11,7 +11,7 @@ def _axes(meta: dict, ndim: int) -> str:
     """Axis letters of the layer data (RGB last as C), as :func:`napari_superres.layers.layer_axes` gives them."""
     from types import SimpleNamespace
 
-    from .layers import layer_axes
+    from .io import layer_axes
 
     rgb = bool(meta.get("rgb"))
     fake = SimpleNamespace(
@@ -24,9 +24,8 @@ def write_ome_zarr(path: str, data, meta: dict) -> list[str]:
     """Write one image layer (level 0; a pyramid is rebuilt) to ``path``; never replaces an existing path."""
     import dask.array as da
 
-    from .io import OME_ORDER
-    from .layers import _unit_text
-    from .store import write_ome
+    from .io import OME_ORDER, unit_text
+    from .io.ngff import write_ome
 
     out = Path(path)
     if out.exists():
@@ -40,7 +39,7 @@ def write_ome_zarr(path: str, data, meta: dict) -> list[str]:
     spatial = axes[:-1] if rgb else axes
     scale = dict(zip(spatial, (float(v) for v in meta.get("scale", [1.0] * len(spatial)))))
     trans = dict(zip(spatial, (float(v) for v in meta.get("translate", [0.0] * len(spatial)))))
-    units = {a: t for a, u in zip(spatial, meta.get("units") or ()) if (t := _unit_text(u))}
+    units = {a: t for a, u in zip(spatial, meta.get("units") or ()) if (t := unit_text(u))}
     order = "".join(a for a in OME_ORDER if a in axes)
     arr = arr.transpose([axes.index(a) for a in order])
     channels = ["red", "green", "blue", "alpha"][: arr.shape[order.index("C")]] if rgb else None

@@ -241,17 +241,18 @@ class _ProgressBar:
         self.tty = sys.stderr.isatty()
         self.last_decile = -1
 
-    def __call__(self, msg: dict) -> None:
+    def __call__(self, event) -> None:
+        """Show one :class:`~napari_superres.events.Progress` event."""
         if self.quiet:
             return
-        if msg.get("message") and msg["message"] != "starting":
-            print(msg["message"], file=sys.stderr)
-        done, total = msg.get("done", 0), max(msg.get("total", 0), 1)
-        if msg.get("stage") == "level0":
+        if event.message and event.message != "starting":
+            print(event.message, file=sys.stderr)
+        done, total = event.done, max(event.total, 1)
+        if event.stage == "level0":
             frac = done / total
             bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-            rate = msg.get("mp_per_s")
-            extra = f"  {rate:.1f} MP/s, {msg['eta']:.0f} s left" if rate else ""
+            rate = event.mp_per_s
+            extra = f"  {rate:.1f} MP/s, {event.eta:.0f} s left" if rate else ""
             if self.tty:
                 print(f"\r[{bar}] {done}/{total} chunks{extra}", end="", file=sys.stderr, flush=True)
                 if done == total:
@@ -259,19 +260,16 @@ class _ProgressBar:
             elif int(10 * frac) > self.last_decile:  # in a log: a line every tenth
                 self.last_decile = int(10 * frac)
                 print(f"[{bar}] {done}/{total} chunks{extra}", file=sys.stderr, flush=True)
-        elif msg.get("stage") == "pyramid":
-            print(f"pyramid level {msg['level']} of {msg['levels']}", file=sys.stderr)
+        elif event.stage == "pyramid":
+            print(f"pyramid level {event.level} of {event.levels}", file=sys.stderr)
 
 
 def _cmd_upscale(a) -> None:
-    from .store import iter_output
+    from .engine import UpscaleOptions
+    from .writer import iter_output
 
     t0 = time.perf_counter()
-    bar = _ProgressBar(a.quiet)
-    last = {}
-    for msg in iter_output(
-        a.input,
-        a.output,
+    options = UpscaleOptions(
         model=a.model,
         scale=a.scale,
         axes=a.axes,
@@ -283,25 +281,28 @@ def _cmd_upscale(a) -> None:
         precision=a.precision,
         batch=a.batch,
         degradation=a.degradation,
-        scheduler=a.scheduler or "threads",
-        overwrite=a.overwrite,
+    )
+    bar = _ProgressBar(a.quiet)
+    last = None
+    for event in iter_output(
+        a.input, a.output, options, scheduler=a.scheduler or "threads", overwrite=a.overwrite
     ):
-        bar(msg)
-        last = msg
-    arr = last["array"]
-    if last.get("already_complete"):
+        bar(event)
+        last = event
+    arr = last.array
+    if last.already_complete:
         return
     dt = time.perf_counter() - t0
     mp = np.prod(arr.shape) / 1e6
-    src = last["source"]
-    deg = last.get("degradation", "bicubic")
-    auto = last.get("auto")
+    src = last.source
+    deg = last.degradation or "bicubic"
+    auto = last.auto
     model = "bicubic interpolation (auto fallback)" if auto and auto.get("fallback") else a.model
     print(
         f"{a.input} {src.axes} {tuple(src.shape)} {src.dtype} -> {a.output} {tuple(arr.shape)} {arr.dtype}: "
         f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {model} x{a.scale}, degradation {deg}"
         + (f" (auto, expected gain {auto['expected_gain_db']:+.2f} dB)" if auto else "")
-        + f", {last.get('levels', 1)} pyramid level(s)"
+        + f", {last.levels or 1} pyramid level(s)"
     )
 
 
@@ -312,11 +313,16 @@ def _cmd_isotropic(a) -> None:
         print(f"step {msg['step']}/{msg['steps']}  loss {msg['loss']:.4f}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
+    model = a.model
+    if model is None and a.save_model:  # trained first, so it can be saved
+        model = iso.axial_model(
+            a.input, axes=a.axes, factor=a.factor, blur_sigma=a.blur_sigma, steps=a.steps, progress=show
+        )
     arr = iso.isotropic(
         a.input,
         axes=a.axes,
         factor=a.factor,
-        model=a.model,
+        model=model,
         blur_sigma=a.blur_sigma,
         steps=a.steps,
         out=a.output,
@@ -324,9 +330,9 @@ def _cmd_isotropic(a) -> None:
         progress=show,
     )
     if a.save_model:
-        from .training import save_weights
+        from .models import save_weights
 
-        save_weights(iso.last_model, a.save_model, iso.last_model.metadata)
+        save_weights(model, a.save_model, model.metadata)
     print(f"{a.input} -> {a.output} {tuple(arr.shape)} {arr.dtype}: {time.perf_counter() - t0:.1f} s")
 
 
@@ -349,7 +355,7 @@ def _cmd_models(a) -> None:
 
 
 def _cmd_bench_real(a) -> None:
-    from .evaluation import confocal_sted, evaluate_real, format_real_table
+    from .bench import confocal_sted, evaluate_real, format_real_table
 
     models = a.model or ["default", "auto"]
     degs = a.degradation or ["bicubic", "binning", "gaussian:1.0"]
@@ -365,8 +371,7 @@ def _cmd_bench_real(a) -> None:
         print(f"  {r['method']:32} PSNR {r['psnr']:.2f} dB  ({r['gain']:+.2f} vs bicubic)")
     if a.record:
         from .degradation import parse_degradation
-        from .models import DEFAULT, NAMED, weights_path
-        from .training import update_metadata
+        from .models import DEFAULT, NAMED, update_metadata, weights_path
 
         for r in rows:
             name = r.method.split(" (")[0]
@@ -386,8 +391,8 @@ def _cmd_bench_real(a) -> None:
 
 
 def _cmd_bench(a) -> None:
+    from .bench import evaluate, format_table
     from .errors import SuperResError
-    from .evaluation import evaluate, format_table
 
     if a.real:
         if a.dirs:
@@ -404,8 +409,7 @@ def _cmd_bench(a) -> None:
     rows = evaluate(a.dirs, models, a.scale or [2], device=a.device, precision=a.precision)
     print(format_table(rows))
     if a.record:
-        from .models import DEFAULT, NAMED, weights_path
-        from .training import update_metadata
+        from .models import DEFAULT, NAMED, update_metadata, weights_path
 
         for r in rows:
             name = DEFAULT if r.model == "default" else r.model
@@ -420,8 +424,8 @@ def _cmd_bench(a) -> None:
 
 def _cmd_demo(a) -> None:
     from ._sample_data import astronaut_rgb
+    from .api import upscale
     from .degradation import imresize
-    from .engine import upscale
     from .metrics import psnr, rgb_to_y, shave
     from .models import DEFAULT
 
@@ -446,7 +450,7 @@ def _cmd_demo(a) -> None:
 
 
 def _cmd_perf(a) -> None:
-    from .benchmark import main as perf
+    from .perf import main as perf
 
     perf(a.model, a.scale, a.size, a.device, a.tile, tuple(a.stages.split(",")))
 

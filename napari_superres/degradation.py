@@ -60,7 +60,7 @@ def contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, 
     return np.ascontiguousarray(weights[:, keep]), np.ascontiguousarray(idx0[:, keep])
 
 
-def _resize_axis(x, axis: int, out_len: int, scale: float):
+def resize_axis(x, axis: int, out_len: int, scale: float):
     import torch
 
     in_len = x.shape[axis]
@@ -88,8 +88,8 @@ def resize(x, scale: float, out_shape: tuple[int, int] | None = None):
     h, w = x.shape[-2:]
     if out_shape is None:
         out_shape = (math.ceil(h * scale), math.ceil(w * scale))
-    x = _resize_axis(x, x.ndim - 2, out_shape[0], scale)
-    return _resize_axis(x, x.ndim - 1, out_shape[1], scale)
+    x = resize_axis(x, x.ndim - 2, out_shape[0], scale)
+    return resize_axis(x, x.ndim - 1, out_shape[1], scale)
 
 
 def imresize(image: np.ndarray, scale: float) -> np.ndarray:

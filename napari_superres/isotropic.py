@@ -4,7 +4,7 @@ Light-sheet and confocal stacks are often sampled several times more coarsely in
 The XY planes show what the sample looks like at full resolution, so a network can learn, from
 the stack itself, to undo the Z sampling (Weigert et al. 2017, self-supervised):
 
-1. **Train** an axial network (:mod:`napari_superres.models.axial`) on the stack's own XY planes,
+1. **Train** an axial network (:mod:`napari_superres.models.arch.axial`) on the stack's own XY planes,
    degraded along one axis as Z is: blurred along that axis (``blur_sigma``, the axial PSF in
    XY pixels, optional), then subsampled by the factor. Patches are taken in both orientations.
 2. **Apply** it to every XZ and every YZ plane (rows along Z) and average the two results.
@@ -84,9 +84,9 @@ def train_axial(
     """Train an axial model on 2D planes in [0, 1] degraded along one axis; returns the SRModel."""
     import torch
 
-    from .degradation import _resize_axis, blur, gaussian_kernel
+    from .degradation import blur, gaussian_kernel, resize_axis
     from .models import build
-    from .training import _load_checkpoint, _save_checkpoint
+    from .training.checkpoint import load_checkpoint, save_checkpoint
 
     planes = [np.asarray(p, np.float32) for p in planes]
     side = min(min(p.shape) for p in planes) if planes else 0
@@ -102,7 +102,7 @@ def train_axial(
     opt = torch.optim.Adam(model.module.parameters(), lr=lr)
     start, info = 0, {"wall_time_s": 0.0}
     if checkpoint is not None and Path(checkpoint).exists():
-        start, info = _load_checkpoint(Path(checkpoint), model, opt, torch.device("cpu"))
+        start, info = load_checkpoint(Path(checkpoint), model, opt, torch.device("cpu"))
     kernel = gaussian_kernel((blur_sigma, 1e-6)) if blur_sigma > 0 else None
     t0 = time.perf_counter() - float(info.get("wall_time_s", 0.0))
     hp, wp = patch_size * factor, patch_size * factor
@@ -121,14 +121,14 @@ def train_axial(
         lr_t = hr_t.double()
         if kernel is not None:
             lr_t = blur(lr_t, kernel)
-        lr_t = _resize_axis(lr_t, 2, patch_size, 1.0 / factor).float()
+        lr_t = resize_axis(lr_t, 2, patch_size, 1.0 / factor).float()
         loss = torch.nn.functional.l1_loss(model.module(lr_t), hr_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         done = step + 1
         if checkpoint is not None and (done % 100 == 0 or done == steps):
-            _save_checkpoint(Path(checkpoint), model, opt, done, {"wall_time_s": time.perf_counter() - t0})
+            save_checkpoint(Path(checkpoint), model, opt, done, {"wall_time_s": time.perf_counter() - t0})
         if progress is not None and (done % 25 == 0 or done == steps):
             progress({"step": done, "steps": steps, "loss": float(loss.detach())})
     model.module.eval()
@@ -185,38 +185,35 @@ def isotropic(
     ``model``: an axial SRModel or weights file to reuse; otherwise one is trained on the volume's
     XY planes (``steps``, ``blur_sigma`` = the axial blur in XY pixels). Returns a lazy dask array,
     or, with ``out``, writes an OME-Zarr with the new Z scale and returns its level-0 array.
-    The model used (trained or given) is kept in ``napari_superres.isotropic.last_model`` so it can
-    be saved or reused (``model=``).
+    To keep the trained model (to save it, or reuse it on other stacks), train it first with
+    :func:`axial_model` and pass it as ``model=``.
     """
+    from .engine import source_token
     from .io import OME_ORDER, open_input
     from .models import load_model
-    from .models.axial import row_halo
+    from .models.arch.axial import row_halo
 
-    global last_model
     src = open_input(image, axes)
     f = _factor(src, factor)
     z_ax, y_ax, x_ax = (src.axes.index(a) for a in "ZYX")
     lo, hi = _sample_range(src.data, src.axes)
     if model is None:
-        lead = tuple(0 if a not in "ZYX" else slice(None) for a in src.axes)
-        spatial = "".join(a for a in src.axes if a in "ZYX")
-        vol = np.moveaxis(np.asarray(src.data[lead]), [spatial.index(a) for a in "ZYX"], [0, 1, 2])
-        planes = [(p.astype(np.float32) - lo) / (hi - lo) for p in vol]
-        model = train_axial(planes, f, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs)
+        model = axial_model(
+            src, factor=f, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs
+        )
     else:
         model = load_model(model, f)
         if not model.axial:
-            raise SuperResError(f"model {model.name!r} is not an axial model; train one with isotropic(...)")
-    last_model = model
+            raise SuperResError(
+                f"model {model.name!r} is not an axial model; train one with axial_model(...)"
+            )
     halo = model.halo + row_halo(model.config, f)
     dtype = np.dtype(np.float32) if src.dtype.kind == "f" else src.dtype
-    from .engine import _source_token
-
-    token = _source_token(src)
+    token = source_token(src)
     result = _lazy(src.data, token, model, lo, hi, (z_ax, y_ax, x_ax), dtype, halo, f, slab)
     if out is None:
         return result
-    from .store import write_ome
+    from .io.ngff import write_ome
 
     outp = Path(out).expanduser()
     if outp.exists():
@@ -249,7 +246,28 @@ def isotropic(
     )
 
 
-last_model = None
+def axial_model(
+    image,
+    *,
+    axes: str | None = None,
+    factor: int | None = None,
+    blur_sigma: float = 0.0,
+    steps: int = 300,
+    progress=None,
+    **train_kwargs,
+):
+    """The axial model :func:`isotropic` trains on a volume's own XY planes (to save with
+    :func:`napari_superres.models.save_weights`, or reuse with ``isotropic(..., model=)``)."""
+    from .io import open_input
+
+    src = open_input(image, axes)
+    f = _factor(src, factor)
+    lo, hi = _sample_range(src.data, src.axes)
+    lead = tuple(0 if a not in "ZYX" else slice(None) for a in src.axes)
+    spatial = "".join(a for a in src.axes if a in "ZYX")
+    vol = np.moveaxis(np.asarray(src.data[lead]), [spatial.index(a) for a in "ZYX"], [0, 1, 2])
+    planes = [(p.astype(np.float32) - lo) / (hi - lo) for p in vol]
+    return train_axial(planes, f, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs)
 
 
 def _lazy(source, source_token, model, lo, hi, zyx, dtype, halo, f, slab):

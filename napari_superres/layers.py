@@ -15,58 +15,23 @@ array([2.  , 0.15, 0.15])
 
 from __future__ import annotations
 
-from .errors import SuperResError
-from .io import OME_ORDER, SourceImage
+import numpy as np
 
-_BY_NDIM = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TCZYX"}
+from .io import OME_ORDER, SourceImage, layer_axes, open_input, source_from_layer
+from .io.ngff import output_geometry, read_levels
 
-
-def layer_axes(layer) -> str:
-    """Axis letters of an image layer's data: its axis labels when they are T/C/Z/Y/X, else by ndim.
-
-    RGB(A) layers get a trailing ``C``: ``YXC``, ``ZYXC``.
-    """
-    nd = int(layer.ndim)
-    labels = [str(a).upper() for a in (getattr(layer, "axis_labels", None) or ())]
-    if len(labels) == nd and all(len(a) == 1 and a in OME_ORDER for a in labels) and len(set(labels)) == nd:
-        axes = "".join(labels)
-    elif nd in _BY_NDIM:
-        axes = _BY_NDIM[nd]
-    else:
-        raise SuperResError(
-            f"a {nd}-D layer has no standard axis order; give it axis labels such as t, c, z, y, x"
-        )
-    if "Y" not in axes or "X" not in axes:
-        raise SuperResError(f"layer {layer.name!r} has no y and x axes (axis labels {labels}); relabel them")
-    return axes + ("C" if getattr(layer, "rgb", False) else "")
-
-
-def _unit_text(unit) -> str | None:
-    text = str(unit) if unit is not None else ""
-    return None if text in ("", "pixel", "None", "dimensionless") else text
-
-
-def source_from_layer(layer) -> SourceImage:
-    """A napari image layer as a lazily sliceable :class:`SourceImage` (level 0 when multiscale)."""
-    kind = getattr(layer, "_type_string", type(layer).__name__.lower())
-    if kind != "image":
-        raise SuperResError(f"layer {layer.name!r} is a {kind} layer; choose an image layer to enlarge")
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    if 0 in tuple(data.shape):
-        raise SuperResError(f"layer {layer.name!r} is empty (shape {tuple(data.shape)}); nothing to enlarge")
-    axes = layer_axes(layer)
-    spatial = axes.rstrip("C") if getattr(layer, "rgb", False) else axes
-    scale = [float(v) for v in layer.scale]
-    translate = [float(v) for v in layer.translate]
-    units = {}
-    for a, u in zip(spatial, getattr(layer, "units", None) or ()):
-        text = _unit_text(u)
-        if text:
-            units[a] = text
-    if getattr(layer, "rgb", False):
-        scale, translate = scale + [1.0], translate + [0.0]
-    path = getattr(getattr(layer, "source", None), "path", None)  # the file it was opened from, if any
-    return SourceImage(data, axes, scale, translate, units, path=path, name=layer.name or "image")
+__all__ = [
+    "add_upscaled",
+    "displayed_plane",
+    "layer_axes",
+    "layer_kwargs",
+    "placement",
+    "plane_placement",
+    "preview_levels",
+    "source_from_layer",
+    "upscale_layer",
+    "written_levels",
+]
 
 
 def placement(src: SourceImage, scale: float, rgb: bool = False) -> tuple[list[float], list[float]]:
@@ -74,8 +39,6 @@ def placement(src: SourceImage, scale: float, rgb: bool = False) -> tuple[list[f
 
     ``rgb``: the source's trailing C is napari's RGB axis, which has no scale of its own.
     """
-    from .store import output_geometry
-
     return output_geometry(src, scale, src.axes[:-1] if rgb else src.axes)
 
 
@@ -113,23 +76,84 @@ def preview_levels(layer, result) -> list:
     return [result, *inputs]
 
 
-def upscale_layer(layer, model="default", scale=2, **kwargs):
-    """The lazy enlarged array of a napari image layer (what ``napari_superres.upscale(layer)`` does)."""
-    from .engine import upscale
+def upscale_layer(layer, model="default", scale=2, *, options=None, **kwargs):
+    """The lazy enlarged array of a napari image layer (what ``napari_superres.upscale(layer)`` does).
+
+    ``options``: an :class:`~napari_superres.engine.UpscaleOptions` (the widget's), instead of
+    ``model``, ``scale`` and ``kwargs``."""
+    if options is not None:
+        from .engine import build
+
+        return build(source_from_layer(layer), options)[0]
+    from .api import upscale
 
     return upscale(source_from_layer(layer), model, scale, **kwargs)
 
 
-def add_upscaled(viewer, layer, model="default", scale=2, *, preview: bool = True, **kwargs):
+def add_upscaled(viewer, layer, model="default", scale=2, *, preview: bool = True, options=None, **kwargs):
     """Add the enlarged ``layer`` to ``viewer``, placed over its input, and return the new layer.
 
     Lazy: only what napari displays is computed (a multiscale layer whose finest level is the
-    result). ``kwargs`` go to :func:`napari_superres.upscale` (``tile``, ``device``, ...).
+    result). ``kwargs`` go to :func:`napari_superres.upscale` (``tile``, ``device``, ...); or give
+    ``options`` (an :class:`~napari_superres.engine.UpscaleOptions`) instead of all three.
     """
     if isinstance(layer, str):
         layer = viewer.layers[layer]
-    result = upscale_layer(layer, model, scale, **kwargs)
+    if options is not None:
+        model, scale = options.model, options.scale
+    result = upscale_layer(layer, model, scale, options=options, **kwargs)
     name = model if isinstance(model, str) else getattr(model, "name", "model")
     kw = layer_kwargs(layer, float(scale), name)
     data = preview_levels(layer, result) if preview else result
     return viewer.add_image(data, multiscale=preview, **kw)
+
+
+def written_levels(layer, path) -> list:
+    """A written result (OME-Zarr: every level; TIFF: level 0) read back lazily, in ``layer``'s axis
+    order (outputs are written in OME order), ready to be added over ``layer``."""
+    from pathlib import Path
+
+    import dask.array as da
+
+    axes = layer_axes(layer)
+    written = "".join(a for a in OME_ORDER if a in axes)
+    perm = [written.index(a) for a in axes]
+    if Path(path).suffix.lower() == ".zarr":
+        return [lv.transpose(perm) for lv in read_levels(path)]
+    return [da.from_zarr(open_input(path).data).transpose(perm)]
+
+
+def displayed_plane(layer, current_step) -> np.ndarray:
+    """The YX plane of ``layer`` napari shows at the viewer's ``dims.current_step`` (luma for RGB), as numpy.
+
+    The layer's axes line up with the viewer's last ones; positions outside the layer are clipped.
+    """
+    from .metrics import rgb_to_y
+
+    src = source_from_layer(layer)
+    axes = layer_axes(layer)
+    step = tuple(current_step)
+    nd = layer.ndim
+    index = []
+    for i, a in enumerate(axes):
+        if a in "YX" or (a == "C" and layer.rgb):
+            index.append(slice(None))
+        else:  # the displayed position along T, C, Z
+            world = step[len(step) - nd + i] if len(step) >= nd else 0
+            index.append(int(np.clip(world, 0, src.shape[i] - 1)))
+    plane = np.asarray(src.data[tuple(index)])
+    if layer.rgb:  # luma, on the 0-255 scale whatever the type (floats are taken as 0-1)
+        peak = np.iinfo(plane.dtype).max if plane.dtype.kind in "iu" else 1.0
+        plane = rgb_to_y(plane[..., :3].astype(np.float64) * (255.0 / peak))
+    return plane
+
+
+def plane_placement(layer, scale: float) -> dict:
+    """``scale`` and ``translate`` (Y, X) of a 2-D image made from ``layer``'s displayed plane and
+    enlarged ``scale`` times (below 1: shrunk, e.g. 1/2 for the LR input of an x2 evaluation), pixel
+    centres aligned as for every result."""
+    src = SourceImage(
+        np.empty((1, 1)), "YX", [float(v) for v in layer.scale[-2:]], [float(v) for v in layer.translate[-2:]]
+    )
+    sc, tr = output_geometry(src, scale, "YX")
+    return {"scale": tuple(sc), "translate": tuple(tr)}

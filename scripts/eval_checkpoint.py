@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file
 
-from napari_superres.evaluation import _hr_images, evaluate_image
+from napari_superres.bench import evaluate_image, hr_images
 from napari_superres.models import NAMED, build, read_metadata
 from napari_superres.training import init_model
 
@@ -31,7 +31,7 @@ def main(ckpt: str, name: str, scale: str, folder: str = "../shared/data/sr/Set5
     state = {k[6:]: v for k, v in load_file(ckpt).items() if k.startswith("model.")}
     model.module.load_state_dict(state, strict=True)
     model.module.eval()
-    vals = np.array([evaluate_image(model, img) for _, img in _hr_images(Path(folder))])
+    vals = np.array([evaluate_image(model, img) for _, img in hr_images(Path(folder))])
     step = read_metadata(ckpt).get("step")
     print(
         f"{model.name or name} x{s} step {step}: {Path(folder).name} PSNR {vals[:, 0].mean():.2f} dB, SSIM {vals[:, 1].mean():.4f}"

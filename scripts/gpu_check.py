@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 import napari_superres as nsr
-from napari_superres.evaluation import evaluate, format_table
+from napari_superres.bench import evaluate, format_table
 
 print("torch", torch.__version__, "device", torch.cuda.get_device_name(0), flush=True)
 rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ import torch
 from scipy import ndimage
 
 from napari_superres._sample_data import make_nuclei
-from napari_superres.degradation import _resize_axis
+from napari_superres.degradation import resize_axis
 from napari_superres.isotropic import isotropic
 from napari_superres.metrics import psnr
 from napari_superres.normalize import robust_range
@@ -27,9 +27,9 @@ from napari_superres.normalize import robust_range
 def main(factor: int = 4, steps: int = 300, axial_blur: float = 0.0) -> None:
     gt = make_nuclei((64, 128, 128), count=60, voxel=(0.2, 0.2, 0.2), psf=(1.2, 1.2, 1.2)).astype(np.float64)
     blurred = ndimage.gaussian_filter1d(gt, axial_blur, axis=0) if axial_blur else gt
-    lr = _resize_axis(torch.from_numpy(blurred), 0, gt.shape[0] // factor, 1.0 / factor).numpy()
+    lr = resize_axis(torch.from_numpy(blurred), 0, gt.shape[0] // factor, 1.0 / factor).numpy()
     lr = np.clip(np.rint(lr), 0, 65535).astype(np.uint16)
-    bic = _resize_axis(torch.from_numpy(lr.astype(np.float64)), 0, gt.shape[0], float(factor)).numpy()
+    bic = resize_axis(torch.from_numpy(lr.astype(np.float64)), 0, gt.shape[0], float(factor)).numpy()
     t0 = time.perf_counter()
     sr = (
         isotropic(lr, axes="ZYX", factor=factor, steps=steps, blur_sigma=axial_blur)

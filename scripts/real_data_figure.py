@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 
 import napari_superres as nsr
+from napari_superres.bench import noise_ratio, real_score
 from napari_superres.degradation import parse_degradation
-from napari_superres.evaluation import _real_score, noise_ratio
 from napari_superres.realdata import validation_images
 
 root = sys.argv[1] if len(sys.argv) > 1 else None
@@ -32,7 +32,7 @@ for label, img in [*panels, ("HR (ground truth)", hr)]:
     if label.startswith("HR"):
         text = label
     else:
-        gain = _real_score(img, hr, bic)[1] if label != "bicubic" else 0.0
+        gain = real_score(img, hr, bic)[1] if label != "bicubic" else 0.0
         text = f"{label}: {gain:+.2f} dB, noise x{noise_ratio(img, bic, hr):.2f}"
     t = np.clip((img[crop] - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
     im = Image.fromarray(t).resize((256, 256), Image.NEAREST).convert("RGB")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_superres.benchmark import main as perf
+from napari_superres.perf import main as perf
 
 
 def run(model: str = "default", max_side: int = 16384) -> None:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 import napari_superres as nsr
-from napari_superres.models import NAMED, _arch, build
+from napari_superres.models import NAMED, build
+from napari_superres.models import architecture as _arch
 
 
 def main(size: int = 256) -> None:

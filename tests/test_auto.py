@@ -9,7 +9,7 @@ import torch
 import napari_superres as nsr
 from napari_superres.cli import main
 from napari_superres.degradation import parse_degradation
-from napari_superres.estimate import estimate_degradation, sample_windows
+from napari_superres.engine.auto import estimate_degradation, sample_windows
 from napari_superres.models import degradation_models
 
 

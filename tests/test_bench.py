@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from napari_superres.evaluation import evaluate
+from napari_superres.bench import evaluate
 
 PUBLISHED_BICUBIC = {2: 33.66, 3: 30.39, 4: 28.42}
 TARGETS = {2: 36.5, 3: 32.5, 4: 30.3}

@@ -10,7 +10,7 @@ import tifffile
 import zarr
 
 import napari_superres as nsr
-from napari_superres.store import iter_write
+from napari_superres.writer import iter_write
 
 distributed = pytest.importorskip("distributed")
 
@@ -45,7 +45,7 @@ def test_cluster_gives_the_local_result_with_one_model_per_worker(client, stack_
     def loaded():
         from napari_superres import engine
 
-        return sorted(k[0] for k in engine._PROCESS_CACHE)
+        return sorted(k[0] for k in engine.run.PROCESS_CACHE)
 
     per_worker = client.run(loaded)
     assert len(per_worker) == 2

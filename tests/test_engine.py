@@ -188,9 +188,9 @@ def test_process_cache_keeps_only_recent_sources_and_models(tmp_path, textured):
         path = tmp_path / f"in{i}.tif"
         tifffile.imwrite(path, textured)
         nsr.upscale(path, "bicubic", 2).compute()
-    kinds = [k[0] for k in engine._PROCESS_CACHE]
-    assert kinds.count("source") <= engine._CACHE_LIMITS["source"]
-    assert kinds.count("model") <= engine._CACHE_LIMITS["model"]
+    kinds = [k[0] for k in engine.run.PROCESS_CACHE]
+    assert kinds.count("source") <= engine.run.CACHE_LIMITS["source"]
+    assert kinds.count("model") <= engine.run.CACHE_LIMITS["model"]
 
 
 def test_batching_gathers_concurrent_tiles_into_one_pass_with_the_same_result(rng, monkeypatch):

@@ -7,8 +7,8 @@ import pytest
 import tifffile
 
 import napari_superres as nsr
-from napari_superres.geo import enlarged_transform
 from napari_superres.io import open_input
+from napari_superres.io.geo import enlarged_transform
 
 
 def _attrs(path):
@@ -189,7 +189,7 @@ def test_ome_tiff_output_keeps_physical_metadata(tmp_path, textured):
 
 
 def test_interrupted_tiff_output_resumes(tmp_path, textured):
-    from napari_superres.store import iter_output
+    from napari_superres.writer import iter_output
 
     out = tmp_path / "field_x2.ome.tif"
     gen = iter_output(textured, out, model="bicubic", scale=2, tile=16, workers=1)

@@ -114,7 +114,7 @@ def test_decoded_chunks_held_stay_bounded_however_wide_the_image(rng, tmp_path):
     """A wide chunked input decodes each chunk about once, and the chunks held at any time are a band
     of a strip of tiles, the same for a 4 times wider image (a gigapixel run's memory stays flat)."""
     from napari_superres.engine import STRIP_TILES, band_bytes
-    from napari_superres.store import write
+    from napari_superres.writer import write
 
     peaks = {}
     halo = nsr.load_model("bicubic", 2).halo

@@ -18,8 +18,7 @@ def volume():
 
 @pytest.fixture(scope="module")
 def axial_model(volume):
-    iso.isotropic(volume, axes="ZYX", factor=2, steps=20, patch_size=12)
-    return iso.last_model
+    return iso.axial_model(volume, axes="ZYX", factor=2, steps=20, patch_size=12)
 
 
 def test_slabs_join_without_seams_and_shape(volume, axial_model):
@@ -45,7 +44,7 @@ def test_ome_tiff_stack_to_isotropic_zarr(tmp_path, volume, axial_model):
     assert ct[1]["translation"] == pytest.approx([-0.8 * 3 / 8, 0, 0])
     assert attrs["napari_superres"]["isotropic"]["factor"] == 4
     with pytest.raises(nsr.SuperResError, match="exists"):
-        iso.isotropic(path, model=iso.last_model, out=out)
+        iso.isotropic(path, model=iso.axial_model(path, steps=2, patch_size=6), out=out)
 
 
 def test_z_finer_than_xy_is_refused(tmp_path, volume):
@@ -69,12 +68,12 @@ def test_axial_model_is_refused_by_the_2d_engine(axial_model, volume):
 def test_restoration_beats_bicubic_along_z():
     import torch
 
-    from napari_superres.degradation import _resize_axis
+    from napari_superres.degradation import resize_axis
     from napari_superres.metrics import psnr
 
     gt = make_nuclei((24, 64, 64), count=30, voxel=(0.2, 0.2, 0.2), psf=(1.2, 1.2, 1.2)).astype(np.float64)
-    lr = _resize_axis(torch.from_numpy(gt), 0, 12, 0.5).numpy().astype(np.float32)
-    bic = _resize_axis(torch.from_numpy(lr.astype(np.float64)), 0, 24, 2.0).numpy()
+    lr = resize_axis(torch.from_numpy(gt), 0, 12, 0.5).numpy().astype(np.float32)
+    bic = resize_axis(torch.from_numpy(lr.astype(np.float64)), 0, 24, 2.0).numpy()
     sr = iso.isotropic(lr, axes="ZYX", factor=2, steps=150, patch_size=16).compute()
     peak = gt.max() - gt.min()
     assert psnr(sr[3:-3], gt[3:-3], peak=peak) > psnr(bic[3:-3], gt[3:-3], peak=peak) + 0.5

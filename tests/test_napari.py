@@ -347,7 +347,7 @@ def test_upscale_widget_degradation_picks_the_weights_trained_for_it(make_napari
     assert w.sigma.native.isHidden()  # the PSF field shows only for the Gaussian PSF
     w.degradation.value = GAUSSIAN_CHOICE
     w.sigma.value = 1.5
-    assert not w.sigma.native.isHidden() and w.settings()["degradation"] == "gaussian:1.5"
+    assert not w.sigma.native.isHidden() and str(w.settings()[1].degradation) == "gaussian:1.5"
     w.degradation.value = "binning"
     plane = np.asarray(w.preview().data[0][1])
     np.testing.assert_array_equal(plane, nsr.upscale(stack, "espcn", 2, degradation="binning").compute()[1])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from napari_superres.benchmark import main
+from napari_superres.perf import main
 
 
 def test_perf_reports_every_stage_and_exactness(capsys):

@@ -15,7 +15,7 @@ import zarr
 
 import napari_superres as nsr
 from napari_superres.errors import SuperResError
-from napari_superres.store import iter_write
+from napari_superres.writer import iter_write
 
 
 def attrs(path):
@@ -190,16 +190,16 @@ def test_channel_names_carry_over_from_ome_zarr(tmp_path, rng):
 
 
 def test_normalisation_statistics_are_sampled_once_per_write(tmp_path, monkeypatch, textured):
-    import napari_superres.engine as engine
+    import napari_superres.engine.plan as plan
 
     calls = []
-    real = engine._stats
+    real = plan.stats
 
     def counting(*args):
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(engine, "_stats", counting)
+    monkeypatch.setattr(plan, "stats", counting)
     msgs = list(iter_write(textured, tmp_path / "o.zarr", model="bicubic", tile=16))
     assert sum(m["stage"] == "level0" for m in msgs) > 3  # several groups of chunks
     assert len(calls) == 1

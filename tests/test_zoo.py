@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import napari_superres as nsr
-from napari_superres.models import NAMED, _arch, build
+from napari_superres.models import NAMED, build
+from napari_superres.models import architecture as _arch
 
 PUBLISHED = [  # (name, scale, parameters in the paper)
     ("srcnn", 2, 57_000),

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import SuperResError
+from .spec import NAMED, SRModel, architecture, architectures, build
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 WRAPPERS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "module", "net", "generator")
@@ -85,9 +86,7 @@ def unwrap(state, path: Path | str = "the file") -> dict:
 
 
 def _defaults(arch: str) -> dict:
-    from . import _arch
-
-    sig = inspect.signature(_arch(arch)["build"])
+    sig = inspect.signature(architecture(arch)["build"])
     return {k: p.default for k, p in sig.parameters.items() if k != "scale" and p.default is not p.empty}
 
 
@@ -97,8 +96,6 @@ def _same(a, b) -> bool:
 
 def _named_match(arch: str, config: dict) -> tuple[str | None, dict]:
     """The first named configuration of ``arch`` agreeing with every detected entry, and its config."""
-    from . import NAMED
-
     defaults = _defaults(arch)
     for name, entry in NAMED.items():
         if entry["arch"] != arch:
@@ -112,11 +109,9 @@ def _named_match(arch: str, config: dict) -> tuple[str | None, dict]:
 def detect(state: dict, scale: int):
     """``(arch, scale, config, named, model)`` for the first of our architectures the tensors load into
     strictly, or None. ``scale`` is used where the tensors do not show it."""
-    from . import _ARCH_MODULES, _arch
-
     shapes = {k: tuple(v.shape) for k, v in state.items()}
-    for arch in _ARCH_MODULES:
-        spec = _arch(arch)
+    for arch in architectures():
+        spec = architecture(arch)
         for s, config in spec.get("detect", lambda *_: [])(shapes, scale):
             if s not in spec["scales"]:
                 continue
@@ -183,8 +178,6 @@ def load_state_dict_file(path: Path, scale: int, config: dict | None = None):
 
 def _build_loaded(arch: str, scale: int, config: dict, state: dict):
     """``arch`` built with ``config`` and ``state`` loaded strictly, or None where they do not fit."""
-    from . import build
-
     try:
         model = build(arch, scale, config, name=arch)
         model.module.load_state_dict(state, strict=True)
@@ -219,8 +212,6 @@ def _spandrel_module(descriptor):
 
 def load_with_spandrel(state: dict, path: Path):
     """Load an architecture we do not implement through spandrel, if it is installed."""
-    from . import SRModel
-
     try:
         import spandrel
     except ImportError:

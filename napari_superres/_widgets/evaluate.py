@@ -1,0 +1,119 @@
+"""The Evaluate dock: degrade a layer (taken as ground truth), enlarge it with several methods, score and show them."""
+
+from __future__ import annotations
+
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    Select,
+    SpinBox,
+    Table,
+    create_widget,
+)
+
+from ..errors import SuperResError
+from .common import DEGRADATION_CHOICES, GAUSSIAN_CHOICE, degradation_value, model_rows, show_error
+
+
+class EvaluateWidget(Container):
+    """Degrade a layer (taken as ground truth), enlarge it with several methods, score and show them."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        from ..models import on_registry_change
+
+        self.viewer = napari_viewer
+        self.layer = create_widget(annotation="napari.layers.Image", label="ground truth")
+        self.scale = SpinBox(label="scale", value=2, min=2, max=8)
+        self.degradation = ComboBox(
+            label="degradation", choices=[c for c in DEGRADATION_CHOICES if c != "auto"], value="bicubic"
+        )
+        self.blur = FloatSpinBox(label="PSF sigma (HR px)", value=1.0, min=0.1, max=4.0, step=0.1)
+        self.noise = FloatSpinBox(label="noise sigma (0-1 range)", value=0.0, min=0.0, max=0.5, step=0.005)
+        self.methods = Select(label="methods", choices=self._method_choices)
+        self.prefix = LineEdit(label="layer prefix", value="")
+        self.run_button = PushButton(text="Evaluate displayed plane")
+        self.table = Table(
+            value={"data": [], "columns": ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"]}
+        )
+        self.status = Label(label="", value="")
+        self.extend(
+            [
+                self.layer,
+                self.scale,
+                self.degradation,
+                self.blur,
+                self.noise,
+                self.methods,
+                self.prefix,
+                self.run_button,
+                self.table,
+                self.status,
+            ]
+        )
+        self.run_button.changed.connect(self.evaluate)
+        self.degradation.changed.connect(self._show_sigma)
+        on_registry_change(self.reset_choices)
+        self.rows: list[dict] = []
+        self._show_sigma()
+
+    def _show_sigma(self, *_):
+        self.blur.visible = self.degradation.value == GAUSSIAN_CHOICE
+
+    def _method_choices(self, *_):
+        return [m["name"] for m in model_rows()]
+
+    def evaluate(self, *_):
+        import numpy as np
+
+        from ..bench import compare
+        from ..layers import displayed_plane, plane_placement
+
+        layer = self.layer.value
+        methods = list(self.methods.value or [])
+        try:
+            if layer is None:
+                raise SuperResError("no ground-truth layer chosen; open or add an image first")
+            if not methods:
+                raise SuperResError("no methods chosen; select bicubic, ibp or a model")
+            s = int(self.scale.value)
+            plane = displayed_plane(layer, self.viewer.dims.current_step)
+            deg = degradation_value(self.degradation.value, self.blur.value)
+            rows, lr, results = compare(
+                plane, s, methods, degradation=deg, noise_sigma=float(self.noise.value)
+            )
+        except SuperResError as exc:
+            show_error(exc)
+            return None
+        self.rows = rows
+        columns = ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"]
+        self.table.value = {
+            "data": [
+                [
+                    r["method"],
+                    f"{r['psnr']:.2f}",
+                    f"{r['ssim']:.4f}",
+                    f"{r['consistency']:.2f}",
+                    f"{r['seconds']:.2f}",
+                ]
+                for r in rows
+            ],
+            "index": list(range(1, len(rows) + 1)),
+            "columns": columns,
+        }
+        prefix = self.prefix.value or layer.name
+        hr = plane[: lr.shape[0] * s, : lr.shape[1] * s].astype(np.float32)
+        self.viewer.add_image(lr, name=f"{prefix} LR x{s}", visible=False, **plane_placement(layer, 1 / s))
+        at = plane_placement(layer, 1)  # the results lie on the ground truth's own grid
+        for name, sr in results.items():
+            self.viewer.add_image(sr, name=f"{prefix} {name}", **at)
+            self.viewer.add_image(
+                np.abs(sr - hr), name=f"{prefix} {name} error", colormap="magma", visible=False, **at
+            )
+        best = max(rows, key=lambda r: r["psnr"])
+        self.status.value = f"best: {best['method']} {best['psnr']:.2f} dB on the displayed plane"
+        return rows

@@ -1,0 +1,118 @@
+"""TIFF outputs: OME-TIFF, or GeoTIFF for georeferenced inputs; tiled, BigTIFF, deflate, streamed.
+
+:func:`zarr_to_tiff` streams a finished OME-Zarr (the writer's ``OUT.partial.zarr``, see
+:mod:`napari_superres.writer`) into ``OUT`` one row of 256 x 256 tiles at a time (memory holds one
+row of tiles), under a temporary name renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SuperResError
+
+TIFF_TILE = 256
+
+
+def _tiles(arr, tile: int):
+    """Tiles of a zarr array (..., Y, X) in TIFF order: plane by plane, row by row; one row read at a time."""
+    *lead, h, w = arr.shape
+    for idx in np.ndindex(*lead):
+        for y in range(0, h, tile):
+            band = np.asarray(arr[idx + (slice(y, min(h, y + tile)), slice(None))])
+            for x in range(0, w, tile):
+                yield band[:, x : x + tile]
+
+
+def _geotiff_tags(geo: dict, nodata) -> list:
+    """extratags for tifffile: the enlarged transform, the GeoKeys verbatim, GDAL_NODATA."""
+    tags = []
+    if geo and "transform" in geo:
+        a, b, c, d, e, f = geo["transform"]
+        if b == 0 and d == 0 and a > 0 and e < 0:
+            tags += [(33550, "d", 3, (a, -e, 0.0)), (33922, "d", 6, (0.0, 0.0, 0.0, c, f, 0.0))]
+        else:  # rotated or sheared grid: the full transformation matrix
+            tags.append(
+                (34264, "d", 16, (a, b, 0.0, c, d, e, 0.0, f, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+            )
+        if geo.get("geokey_directory"):
+            keys = geo["geokey_directory"]
+            tags.append((34735, "H", len(keys), tuple(keys)))
+        if geo.get("GeoDoubleParamsTag"):
+            tags.append((34736, "d", len(geo["GeoDoubleParamsTag"]), tuple(geo["GeoDoubleParamsTag"])))
+        if geo.get("GeoAsciiParamsTag"):
+            tags.append((34737, "s", 0, geo["GeoAsciiParamsTag"]))
+    if nodata is not None:
+        tags.append((42113, "s", 0, f"{nodata:g}"))
+    return tags
+
+
+def _ome_metadata(axes: str, scale: list, units: dict, channel_names) -> dict:
+    meta = {"axes": axes}
+    for a, v in zip(axes, scale):
+        if a in "XYZ":
+            meta[f"PhysicalSize{a}"] = float(v)
+            if units.get(a):
+                meta[f"PhysicalSize{a}Unit"] = {
+                    "micrometer": "µm",
+                    "nanometer": "nm",
+                    "millimeter": "mm",
+                }.get(units[a], units[a])
+        elif a == "T":
+            meta["TimeIncrement"] = float(v)
+    if channel_names:
+        meta["Channel"] = {"Name": list(channel_names)}
+    return meta
+
+
+def zarr_to_tiff(zarr_path, out) -> None:
+    """Write level 0 of a finished OME-Zarr (ours: its provenance gives the georeference and nodata) to
+    the TIFF ``out``: a GeoTIFF when georeferenced, else an OME-TIFF with the physical pixel sizes."""
+    import tifffile
+    import zarr
+
+    out = Path(out)
+    group = zarr.open_group(str(zarr_path), mode="r")
+    level0 = group["0"]
+    ms = group.attrs["ome"]["multiscales"][0]
+    axes = "".join(a["name"] for a in ms["axes"]).upper()
+    units = {a["name"].upper(): a["unit"] for a in ms["axes"] if a.get("unit")}
+    scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
+    prov = group.attrs["napari_superres"]["provenance"]
+    geo, nodata = prov.get("georeference"), prov.get("nodata")
+    channels = [c["label"] for c in group.attrs["ome"].get("omero", {}).get("channels", [])] or None
+    tmp = out.with_name(out.name + ".tmp")
+    shape, dtype = tuple(level0.shape), level0.dtype
+    common = {
+        "shape": shape,
+        "dtype": dtype,
+        "tile": (TIFF_TILE, TIFF_TILE),
+        "bigtiff": True,
+        "compression": "zlib",
+        "photometric": "minisblack",
+    }
+    if geo and "transform" in geo:  # GeoTIFF: bands as samples of one image, as GDAL expects
+        if set(axes) - {"C", "Y", "X"}:
+            raise SuperResError(
+                f"a GeoTIFF output holds YX or CYX images, not {axes}; write OME-Zarr instead"
+            )
+        tifffile.imwrite(
+            tmp,
+            _tiles(level0, TIFF_TILE),
+            planarconfig="separate" if "C" in axes else None,
+            extratags=_geotiff_tags(geo, nodata),
+            metadata=None,
+            **common,
+        )
+    else:
+        tifffile.imwrite(
+            tmp,
+            _tiles(level0, TIFF_TILE),
+            ome=True,
+            metadata=_ome_metadata(axes, scale, units, channels),
+            **common,
+        )
+    os.replace(tmp, out)

@@ -1,0 +1,484 @@
+"""The resumable writer: the enlarged image streamed into an OME-Zarr (NGFF 0.5, zarr v3) or, through
+one, into a TIFF; the schedulers (local threads in stream order, or a dask.distributed cluster).
+
+Layout of an output ``OUT.ome.zarr``::
+
+    zarr.json          group: attributes "ome" (NGFF 0.5 multiscales, omero channels) and
+                       "napari_superres" (settings fingerprint, status, provenance)
+    0/, 1/, 2/ ...     level 0 (the result) and 2x-downsampled levels for viewers
+    .superres-done/    while running: one empty marker file per finished level-0 chunk
+
+Each level-0 chunk is computed by exactly one task and written exactly once (dask chunks equal
+zarr chunks). A chunk counts as done only when its marker exists, so a run killed at any point
+(even ``kill -9``) resumes by computing just the chunks without a marker, and gives the same
+bytes as an uninterrupted run. Once everything is written the status attribute becomes
+"complete" and the markers are removed. A re-run with other settings refuses unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from .engine import UpscaleOptions, build, stream_order
+from .errors import SuperResError
+from .events import Progress
+from .io import OME_ORDER, open_input
+from .io.geo import enlarged
+from .io.ngff import build_pyramid, create_levels, level_geometry, ome_attrs, output_geometry, pyramid_shapes
+from .io.tiff import zarr_to_tiff
+
+MARKERS = ".superres-done"
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def same_place(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents or a in b.parents
+
+
+def _check_output(out: Path, src) -> None:
+    if src.path and same_place(out, Path(src.path)):
+        raise SuperResError(f"output {out} is the input or inside it; choose another output path")
+    if out.exists() and not out.is_dir():
+        raise SuperResError(f"output {out} exists and is a file; choose another path or remove it")
+    parent = out.resolve().parent
+    if not parent.exists():
+        raise SuperResError(f"the folder {parent} for the output does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise SuperResError(f"cannot write into {parent}; choose a writable output location")
+
+
+def _existing(out: Path) -> dict | None:
+    """Our attributes of an existing output, {} for another zarr, None when absent."""
+    if not out.exists():
+        return None
+    meta = out / "zarr.json"
+    if meta.exists():
+        try:
+            return json.loads(meta.read_text()).get("attributes", {}).get("napari_superres", {}) or {}
+        except (OSError, ValueError):
+            return {}
+    if any(out.iterdir()):
+        return {"foreign": True}
+    return None
+
+
+def _store_block(block, target, slices, marker):
+    target[slices] = block
+    with open(marker, "w"):
+        pass
+    return None
+
+
+def _fingerprint(plan, ranges, axes_out) -> dict:
+    extra = {} if plan.nodata is None else {"nodata": plan.nodata}  # absent when unused: older outputs resume
+    if plan.precision != "fp32":
+        extra["precision"] = plan.precision
+    if plan.degradation != "bicubic":
+        extra["degradation"] = plan.degradation
+    return extra | {
+        "model": plan.model.name,
+        "arch": plan.model.arch,
+        "model_token": plan.model.token,
+        "scale": plan.scale,
+        "model_scale": plan.model_scale,
+        "tile": plan.tile,
+        "normalize": plan.normalize if not isinstance(plan.normalize, tuple) else list(plan.normalize),
+        "ranges": None if ranges is None else np.asarray(ranges).round(6).tolist(),
+        "source": plan.source_token,
+        "input_shape": list(plan.source.shape),
+        "input_dtype": str(plan.source.dtype),
+        "input_axes": plan.source.axes,
+        "output_axes": axes_out,
+        "version": __version__,
+    }
+
+
+def _run(graph, keys, workers: int):
+    """Compute ``keys``: in worker threads (one torch thread each), or in this thread when workers == 1."""
+    from dask.local import get_sync
+    from dask.threaded import get
+
+    if workers == 1:
+        return get_sync(graph, keys)
+    return get(graph, keys, num_workers=workers)
+
+
+def _sliding_window(dsk, todo, write_task, workers: int):
+    """Compute the write tasks of the blocks ``todo`` with ``workers`` threads, submitted in order with at
+    most two per thread in flight; yields 1 per finished block. Stopping the iteration lets the
+    running blocks finish (each writes its chunk and marker) and drops the ones not started."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from dask.local import get_sync
+    from dask.optimization import cull
+
+    def one(key, sub):
+        get_sync(sub, [key])
+
+    pending: set = set()
+    blocks = iter(todo)
+    ex = ThreadPoolExecutor(workers, thread_name_prefix="superres-write")
+    try:
+        while True:
+            while len(pending) < 2 * workers and (idx := next(blocks, None)) is not None:
+                key, task = write_task(idx)
+                dsk[key] = task
+                sub, _ = cull(dsk, [key])
+                del dsk[key]
+                pending.add(ex.submit(one, key, sub))
+            if not pending:
+                return
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                fut.result()
+                yield 1
+    finally:
+        for fut in pending:
+            fut.cancel()
+        ex.shutdown(wait=True)
+
+
+def _groups(dsk, todo, write_task, group_size: int, workers: int, client):
+    """Compute the write tasks of ``todo`` in groups of ``group_size`` blocks, in local threads (yields
+    each group's size when it is done) or on a dask.distributed ``client`` (yields 1 per finished
+    future; stopping cancels the futures still running)."""
+    from dask.optimization import cull
+
+    for start in range(0, len(todo), group_size):
+        keys = []
+        for idx in todo[start : start + group_size]:
+            key, task = write_task(idx)
+            dsk[key] = task
+            keys.append(key)
+        sub, _ = cull(dsk, keys)
+        if client is None:
+            _run(sub, keys, workers)
+            yield len(keys)
+        else:
+            from distributed import as_completed
+
+            futures = client.get(sub, keys, sync=False)
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    yield 1
+            except BaseException:
+                client.cancel(futures)
+                raise
+        for k in keys:
+            del dsk[k]
+
+
+def _progress(n_done: int, total: int, computed: int, px_per_block: int, t0: float) -> Progress:
+    el = time.perf_counter() - t0
+    return Progress(
+        "level0",
+        n_done,
+        total,
+        el,
+        mp_per_s=computed * px_per_block / 1e6 / max(el, 1e-9),
+        eta=el / max(computed, 1) * (total - n_done),
+    )
+
+
+def _client(scheduler):
+    """The dask.distributed Client to run on: ``scheduler`` itself, one for an address, the active
+    Client when ``scheduler`` is None, or None for the local threads."""
+    if isinstance(scheduler, str) and scheduler in ("threads", "sync", "local"):
+        return None
+    if scheduler is None:
+        try:
+            from distributed import default_client
+        except ImportError:
+            return None
+        try:
+            return default_client()
+        except ValueError:  # no active client
+            return None
+    if isinstance(scheduler, str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SuperResError(
+                "scheduler= an address needs dask.distributed; pip install distributed"
+            ) from None
+        try:
+            return Client(scheduler, timeout=10)
+        except OSError as exc:
+            raise SuperResError(
+                f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address"
+            ) from None
+    if not hasattr(scheduler, "get") or not hasattr(scheduler, "cancel"):
+        raise SuperResError(f"scheduler must be a dask.distributed Client or an address, got {scheduler!r}")
+    return scheduler
+
+
+def _options(options, kwargs) -> UpscaleOptions:
+    """``options``, or the :class:`UpscaleOptions` the keyword arguments (model=, scale=, ...) make."""
+    if options is None:
+        return UpscaleOptions(**kwargs)
+    if kwargs:
+        raise TypeError(f"give options or keyword options, not both ({', '.join(kwargs)})")
+    return options
+
+
+def iter_write(
+    image,
+    out,
+    options: UpscaleOptions | None = None,
+    *,
+    overwrite=False,
+    workers=None,
+    scheduler=None,
+    **kwargs,
+):
+    """Write the enlarged image to an OME-Zarr; yields :class:`~napari_superres.events.Progress`
+    events; the last (stage ``"done"``) has the written level-0 ``array``.
+
+    ``options``: an :class:`~napari_superres.engine.UpscaleOptions`, or give its fields as keyword
+    arguments (``model=``, ``scale=``, ``tile=``, ...).
+
+    Stopping the iteration (or an interruption) leaves finished chunks in place; the same call
+    again resumes. ``scheduler``: a dask.distributed Client or scheduler address (default: the
+    active Client, if any, else local threads); workers then read their input windows and write
+    their chunks themselves, so the input and output paths must be on storage they share.
+    """
+    import dask.array as da
+    import zarr
+
+    options = _options(options, kwargs)
+    out = Path(out).expanduser()
+    src = open_input(image, options.axes)
+    _check_output(out, src)
+    result, plan = build(src, options, streaming=True)
+    axes_out = "".join(a for a in OME_ORDER if a in src.axes)
+    perm = [src.axes.index(a) for a in axes_out]
+    result = result.transpose(perm)
+    ranges = plan.ranges()
+    fp = _fingerprint(plan, ranges, axes_out)
+
+    old = _existing(out)
+    resume = False
+    if old is not None:
+        if old.get("fingerprint") == fp:
+            resume = True
+        elif not overwrite:
+            if old.get("fingerprint"):
+                diff = sorted(k for k in fp if old["fingerprint"].get(k) != fp[k])
+                raise SuperResError(
+                    f"output {out} exists and was made with other settings ({', '.join(diff)}); "
+                    "pass overwrite=True (--overwrite) to replace it, or choose another output"
+                )
+            raise SuperResError(
+                f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another output"
+            )
+        elif old.get("foreign"):
+            raise SuperResError(
+                f"output {out} is a non-empty folder that is not a zarr store; will not delete it"
+            )
+        else:
+            shutil.rmtree(out)
+
+    y_ax, x_ax = axes_out.index("Y"), axes_out.index("X")
+    chunk0 = tuple(int(c[0]) for c in result.chunks)
+    scale0, trans0 = output_geometry(src, plan.scale, axes_out)
+    shapes = pyramid_shapes(result.shape, y_ax, x_ax)
+    level_scales, level_trans = level_geometry(scale0, trans0, len(shapes), y_ax, x_ax)
+    channel_names = src.channel_names
+    md = plan.model.metadata or {}
+    provenance = {
+        "model": plan.model.name,
+        "arch": plan.model.arch,
+        "halo": plan.model.halo,
+        "exact_tiling": plan.model.exact_tiling,
+        "training_data": md.get("training_data", ""),
+        "set5_psnr": md.get("set5_psnr", ""),
+        "degradation": plan.degradation,
+        "trained_for": plan.model.degradation,
+        **({"degradation_auto": plan.auto} if plan.auto is not None else {}),
+        "input": src.path or "array in memory",
+        "normalization_ranges": fp["ranges"],
+        "nodata": plan.nodata,
+        "georeference": enlarged(src.geo, plan.scale),
+        "non_integer_scale": None
+        if plan.scale == plan.model_scale
+        else f"x{plan.model_scale} network, then antialiased bicubic resampling by {plan.scale / plan.model_scale:.4f}",
+    }
+    if resume:
+        group = zarr.open_group(str(out), mode="r+")
+        if group.attrs.get("napari_superres", {}).get("status") == "complete":
+            yield Progress(
+                "done",
+                message=f"{out} is already complete with these settings; nothing to compute",
+                array=group["0"],
+                levels=len(group.attrs["ome"]["multiscales"][0]["datasets"]),
+                source=src,
+                degradation=plan.degradation,
+                already_complete=True,
+            )
+            return
+    else:
+        # the attributes (with the fingerprint) go in with the group itself, so a run killed at any
+        # later point is recognised as ours and resumed
+        group = zarr.open_group(
+            str(out),
+            mode="w",
+            zarr_format=3,
+            attributes={
+                "ome": ome_attrs(axes_out, level_scales, level_trans, src.units, src.name, channel_names),
+                "napari_superres": {
+                    "fingerprint": fp,
+                    "status": "running",
+                    "created": _dt.datetime.now().isoformat(timespec="seconds"),
+                    "provenance": provenance,
+                },
+            },
+        )
+    create_levels(group, out, shapes, chunk0, result.dtype, axes_out)
+    level0 = group["0"]
+    marker_dir = out / MARKERS
+    marker_dir.mkdir(exist_ok=True)
+    done = {p.name for p in marker_dir.iterdir()}
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in result.chunks]
+    all_idx = stream_order(result.numblocks, y_ax, x_ax)  # strips: the source chunks in use stay a band
+    todo = [idx for idx in all_idx if ".".join(map(str, idx)) not in done]
+    total = len(all_idx)
+    n_done = total - len(todo)
+    nw = int(workers) if workers else (os.cpu_count() or 1)
+    client = _client(scheduler)
+    if client is not None:
+        nw = max(1, sum(client.nthreads().values()))
+    dsk = dict(result.__dask_graph__())
+    if plan.range_key is not None:  # computed once above; without this every group would sample again
+        dsk[plan.range_key] = ranges
+    wname = f"superres-write-{plan.token}"
+    t0 = time.perf_counter()
+    px_per_block = np.prod(result.chunksize)
+    if plan.auto is not None:
+        yield Progress("auto", n_done, total, message=auto_summary(plan.auto), auto=plan.auto)
+    yield Progress(
+        "level0",
+        n_done,
+        total,
+        message=f"resuming: {n_done} of {total} chunks already done" if n_done else "starting",
+    )
+    computed = 0
+
+    def write_task(idx):
+        slices = tuple(slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in enumerate(idx))
+        marker = str(marker_dir / ".".join(map(str, idx)))
+        return (wname, *idx), (_store_block, (result.name, *idx), level0, slices, marker)
+
+    if client is None and nw > 1 and not isinstance(src.data, da.Array):
+        finished = _sliding_window(dsk, todo, write_task, nw)
+    else:  # groups: a dask input's chunks are computed once per group, not once per tile
+        finished = _groups(dsk, todo, write_task, max(4 * nw, 8), nw, client)
+    with contextlib.closing(finished):  # stopped early: tiles in flight finish, the rest is dropped
+        for n in finished:
+            n_done += n
+            computed += n
+            yield _progress(n_done, total, computed, px_per_block, t0)
+    # ---- pyramid levels from the finished level 0
+    for k in build_pyramid(group, shapes, chunk0, y_ax, x_ax, nw):
+        yield Progress("pyramid", n_done, total, time.perf_counter() - t0, level=k, levels=len(shapes) - 1)
+    attrs = dict(group.attrs["napari_superres"])
+    attrs["status"] = "complete"  # from here on this attribute is the record of completion
+    attrs["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
+    group.attrs["napari_superres"] = attrs
+    shutil.rmtree(marker_dir, ignore_errors=True)  # zarr readers would warn about a non-zarr member
+    yield Progress(
+        "done",
+        total,
+        total,
+        time.perf_counter() - t0,
+        array=level0,
+        levels=len(shapes),
+        source=src,
+        degradation=plan.degradation,
+        auto=plan.auto,
+    )
+
+
+def auto_summary(report: dict) -> str:
+    """One line on what ``degradation="auto"`` chose, how sure it is and the gain to expect."""
+    if report.get("fallback"):
+        return f"degradation auto: {report['message']}"
+    return (
+        f"degradation auto: {report['choice']} (confidence {report['confidence']:.2f}: the runner-up fits "
+        f"{report['confidence']:.2f}x worse); expected gain over bicubic {report['expected_gain_db']:+.2f} dB "
+        "(internal check, no ground truth)"
+    )
+
+
+def iter_write_tiff(
+    image,
+    out,
+    options: UpscaleOptions | None = None,
+    *,
+    overwrite=False,
+    workers=None,
+    scheduler=None,
+    **kwargs,
+):
+    """Like :func:`iter_write`, for a ``.tif`` output: OME-TIFF, or GeoTIFF for georeferenced inputs.
+
+    The enlarged image is first written, resumably, to ``OUT.partial.zarr`` beside the output; then
+    it is streamed into ``OUT`` (:func:`napari_superres.io.tiff.zarr_to_tiff`) and the partial zarr is
+    removed. A run killed at any point resumes: the zarr chunks already done are kept, and the TIFF is
+    written again from the finished zarr.
+    """
+    import tifffile
+    import zarr
+
+    options = _options(options, kwargs)
+    out = Path(out).expanduser()
+    src = open_input(image, options.axes)
+    if src.path and same_place(out, Path(src.path)):
+        raise SuperResError(f"output {out} is the input or inside it; choose another output path")
+    if out.exists() and not overwrite:
+        raise SuperResError(
+            f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another"
+        )
+    if out.exists() and out.is_dir():
+        raise SuperResError(f"output {out} is a folder; choose a file name ending in .tif")
+    partial = out.with_name(out.name + ".partial.zarr")
+    last = None
+    for event in iter_write(src, partial, options, overwrite=overwrite, workers=workers, scheduler=scheduler):
+        if event.stage == "done":
+            last = event
+            break
+        yield event
+    yield Progress("tiff", last.total, last.total, message=f"writing {out.name}")
+    zarr_to_tiff(partial, out)
+    shutil.rmtree(partial, ignore_errors=True)
+    result = zarr.open(tifffile.imread(out, aszarr=True), mode="r")
+    # a zarr finished by an earlier run still gives a new TIFF: not "already complete"
+    yield dataclasses.replace(last, array=result, levels=1, already_complete=False)
+
+
+def iter_output(image, out, options: UpscaleOptions | None = None, **kwargs):
+    """:func:`iter_write` for OME-Zarr outputs, or :func:`iter_write_tiff` for ``.tif`` / ``.tiff`` ones."""
+    if str(out).lower().endswith(TIFF_SUFFIXES):
+        return iter_write_tiff(image, out, options, **kwargs)
+    return iter_write(image, out, options, **kwargs)
+
+
+def write(image, out, options: UpscaleOptions | None = None, *, progress=None, **kwargs):
+    """Run :func:`iter_output` to the end and return the level-0 array (zarr, or the TIFF's zarr view)."""
+    last = None
+    for event in iter_output(image, out, options, **kwargs):
+        last = event
+        if progress is not None:
+            progress(event)
+    return last.array
