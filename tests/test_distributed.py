@@ -12,6 +12,7 @@ import zarr
 import napari_superres as nsr
 from napari_superres.writer import iter_write
 
+pytestmark = pytest.mark.slow  # a local cluster per test: seconds each
 distributed = pytest.importorskip("distributed")
 
 

@@ -110,6 +110,7 @@ class LiveChunkArray(CountingArray):
         self.live -= n
 
 
+@pytest.mark.slow
 def test_decoded_chunks_held_stay_bounded_however_wide_the_image(rng, tmp_path):
     """A wide chunked input decodes each chunk about once, and the chunks held at any time are a band
     of a strip of tiles, the same for a 4 times wider image (a gigapixel run's memory stays flat)."""

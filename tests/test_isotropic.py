@@ -65,6 +65,7 @@ def test_axial_model_is_refused_by_the_2d_engine(axial_model, volume):
         nsr.upscale(volume, axial_model, 2)
 
 
+@pytest.mark.slow
 def test_restoration_beats_bicubic_along_z():
     import torch
 

@@ -131,7 +131,7 @@ class SRModel:
 
         with torch.inference_mode():
             if x.device.type == "cpu" and x.ndim == 4:
-                # channels-last convolutions run ~1.4x faster on CPUs (scripts/cpu_options.py,
+                # channels-last convolutions run ~1.4x faster on CPUs (scripts/measure/cpu_options.py,
                 # docs/benchmarks.md); the same values, another memory layout
                 if not self._channels_last:
                     with _FORMAT_LOCK:

@@ -195,7 +195,7 @@ def iter_train(
         raise SuperResError(f"{arch} has no trainable parameters; choose a network such as espcn")
     model.module.to(dev).train()
     # channels-last convolutions: 1.2-1.45x a training step on the CPU (measured for srcnn,
-    # vdsr-lite, edsr-lite, rdn-lite; scripts/cpu_options.py shows the same for inference)
+    # vdsr-lite, edsr-lite, rdn-lite; scripts/measure/cpu_options.py shows the same for inference)
     fmt = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
     model.module.to(memory_format=fmt)
     sampler = PairSampler(

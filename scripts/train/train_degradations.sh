@@ -4,7 +4,7 @@
 # luma plus the real images less their validation split (napari_superres/realdata.py), with
 # Poisson-Gaussian noise and a brightness gain on the LR patches. Checkpoints outside the
 # repository; rerun to resume. JOBS="2:binning 4:gaussian" picks some.
-#   bash scripts/train_degradations.sh [ARCH] [STEPS]     (ARCH: espcn or edsr-lite)
+#   bash scripts/train/train_degradations.sh [ARCH] [STEPS]     (ARCH: espcn or edsr-lite)
 set -euo pipefail
 ARCH=${1:-espcn}
 STEPS=${2:-5000}

@@ -1,6 +1,6 @@
 """Scaling table: zarr -> OME-Zarr time and peak resident memory for outputs of 1 MP to 1 GP.
 
-    python scripts/scaling.py [model] [max_side]
+    python scripts/measure/scaling.py [model] [max_side]
 
 Each size runs in its own process (``napari-superres perf --stages zarr``), so each peak is its own.
 """

@@ -1,7 +1,7 @@
 """Print docs/models.md's table of shipped weights from the figures `bench --record` wrote into them.
 
-python scripts/models_table.py             # markdown: parameters, Set5 / Set14 / B100 at x2, x3, x4, steps and time
-python scripts/models_table.py --commands  # the training command, schedule and start of every weights file
+python scripts/figures/models_table.py             # markdown: parameters, Set5 / Set14 / B100 at x2, x3, x4, steps and time
+python scripts/figures/models_table.py --commands  # the training command, schedule and start of every weights file
 
 The figures are read, not recomputed: run `napari-superres bench ... --record` after training first.
 """

@@ -1,6 +1,6 @@
 """Tiled vs whole for every shipped model, with its trained weights (the docs' tiling table).
 
-    python scripts/tiling_table.py [size]
+    python scripts/figures/tiling_table.py [size]
 
 Enlarges the bundled photograph's luma (a size x size crop, [0, 1]) with each shipped model at each of
 its scales, once as one whole tensor and once through ``upscale`` with 64- and 128-pixel tiles, and

@@ -1,6 +1,6 @@
 """CPU speed of every zoo architecture (random weights: speed only), through the lazy pipeline.
 
-    python scripts/zoo_speed.py [size]
+    python scripts/measure/zoo_speed.py [size]
 
 Enlarges a size x size float image x2 with ``upscale`` (tiled, dask threads) and prints output MP/s.
 """

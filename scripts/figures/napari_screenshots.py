@@ -19,7 +19,7 @@ import napari_superres as nsr
 from napari_superres._sample_data import astronaut, nuclei
 from napari_superres.degradation import imresize
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+OUT = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def save(viewer, name: str, width: int = 1000) -> None:

@@ -1,8 +1,8 @@
 """Seconds per training step of a zoo model (forward, L1 backward, Adam) on random patches.
 
-    python scripts/step_time.py NAME SCALE BATCH PATCH [DEVICE]
+    python scripts/measure/step_time.py NAME SCALE BATCH PATCH [DEVICE]
 
-Used to size a run to a time budget (scripts/gpu_train_edsr.sh) and to compare models' training cost.
+Used to size a run to a time budget (scripts/train/gpu_train_edsr.sh) and to compare models' training cost.
 Prints one number: the median step time after warm-up, the device synchronised each step.
 """
 

@@ -1,6 +1,6 @@
 """GPU checks, run on a machine with CUDA: exact tiling on the device, CPU/GPU agreement, bench on the GPU.
 
-PYTHONPATH=. python scripts/gpu_check.py [SET5_DIR]
+PYTHONPATH=. python scripts/measure/gpu_check.py [SET5_DIR]
 """
 
 import sys

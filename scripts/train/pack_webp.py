@@ -3,9 +3,9 @@
 8-bit RGB images are converted; any other image (grey, with alpha, 16-bit) is copied as it is, so that
 ``train`` reads the same values from the copy as from the original.
 
-    python scripts/pack_webp.py SRC_DIR DST_DIR [FOLDER ...]     (default folders: T91 BSD200)
+    python scripts/train/pack_webp.py SRC_DIR DST_DIR [FOLDER ...]     (default folders: T91 BSD200)
 
-Used to carry T91 + BSD200 to a GPU machine whose upload is limited (scripts/gpu_train_edsr.sh);
+Used to carry T91 + BSD200 to a GPU machine whose upload is limited (scripts/train/gpu_train_edsr.sh);
 ``train`` reads .webp folders like PNG ones. Each file is checked after writing (decoded RGB equal
 to the source's), and files already packed are skipped, so an interrupted run can be started again.
 """

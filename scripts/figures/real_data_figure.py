@@ -3,7 +3,7 @@ binned 2x2 as a camera would, enlarged x2 by bicubic / the old default (bicubic-
 espcn trained for binning / auto; the HR last. Each panel says its PSNR gain and its background
 noise amplification (high-pass std over bicubic's, docs/real-data.md).
 
-python scripts/real_data_figure.py [../shared/data/real]
+python scripts/figures/real_data_figure.py [../shared/data/real]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Tiles per forward pass: in-memory ``upscale`` with batch=1, 2, 4, 8 on one device.
 
-    python scripts/batch_speed.py [model] [size] [device]
+    python scripts/measure/batch_speed.py [model] [size] [device]
 
 Prints seconds and output MP/s per batch size (dask threads = max(cores, batch), so that enough
 tiles are in flight to fill a batch), and the largest difference from batch=1. The default batch

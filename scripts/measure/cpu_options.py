@@ -1,6 +1,6 @@
 """CPU inference options per tile: contiguous vs channels-last memory format, and torch.compile.
 
-    python scripts/cpu_options.py [tile] [models...]
+    python scripts/measure/cpu_options.py [tile] [models...]
 
 One torch thread (as in each dask worker thread), a tile plus the model's halo on each side, the
 median of 5 forward passes under ``torch.inference_mode``. The pipeline's choices (contiguous,

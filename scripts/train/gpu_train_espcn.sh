@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the shipped ESPCN weights (x2, x3, x4; tanh and relu variants) on one GPU, in parallel.
-# Data: .data/sr_y made by scripts/pack_training_data.py. Results: $OUT/weights.tgz
+# Data: .data/sr_y made by scripts/train/pack_training_data.py. Results: $OUT/weights.tgz
 set -u
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 W=/tmp/w; mkdir -p $W

@@ -1,7 +1,7 @@
 """Score a training checkpoint with the bench protocol, while training goes on.
 
-python scripts/eval_checkpoint.py .runs/edsr-lite_x2.safetensors.ckpt edsr-lite 2 [../shared/data/sr/Set5]
-python scripts/eval_checkpoint.py .runs/srcnn_x3.ckpt napari_superres/models/weights/srcnn_x2.safetensors 3
+python scripts/measure/eval_checkpoint.py .runs/edsr-lite_x2.safetensors.ckpt edsr-lite 2 [../shared/data/sr/Set5]
+python scripts/measure/eval_checkpoint.py .runs/srcnn_x3.ckpt napari_superres/models/weights/srcnn_x2.safetensors 3
 
 The second argument is a registry name, or a weights file of the same network, whose recorded
 configuration is used: options that have no tensors (srcnn's ``residual``) cannot be read from the

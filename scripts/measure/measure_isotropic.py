@@ -5,7 +5,7 @@ Ground truth: the nuclei procedure of ``_sample_data`` at isotropic 0.2 µm voxe
 the volume (peak = the ground truth's robust range, 2 factor slices shaved in Z) of 1-D bicubic
 along Z and of ``isotropic`` (trained on the LR volume's own XY planes).
 
-    python scripts/measure_isotropic.py [factor] [steps] [axial_blur]
+    python scripts/measure/measure_isotropic.py [factor] [steps] [axial_blur]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Used to carry the training set to a GPU machine in a few tens of MB. The luma is the benchmark
 protocol's (16-235), rounded to integers; train on it with ``--channel raw``.
 
-    python scripts/pack_training_data.py ../shared/data/sr .data/sr_y
+    python scripts/train/pack_training_data.py ../shared/data/sr .data/sr_y
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Make docs/images/compare_x3.png: bicubic | default model | original, on the bundled sample, x3.
 
-python scripts/compare_figure.py
+python scripts/figures/compare_figure.py
 """
 
 import numpy as np
