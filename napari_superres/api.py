@@ -3,6 +3,7 @@ engine's plan) or a resumable write (the writer)."""
 
 from __future__ import annotations
 
+from .adapt import DEFAULT_SECONDS, adapt_for, drain
 from .engine import UpscaleOptions, build
 from .io import open_input
 from .writer import write
@@ -22,6 +23,7 @@ def upscale(
     precision: str = "fp32",
     batch: int | None = None,
     degradation=None,
+    adapt=None,
     out=None,
     overwrite: bool = False,
     progress=None,
@@ -72,6 +74,11 @@ def upscale(
         enlarged back), falling back to bicubic interpolation when no model is expected to beat it.
         Picks the model's weights trained for it and the back-projection operator; recorded in
         the output metadata. See docs/real-data.md.
+    adapt : float or True, optional
+        First fine-tune the model on the image itself for up to this many seconds (True: 120), on
+        pairs made from the image under ``degradation``; kept only when it does better on a part of
+        the image held back from that training (:mod:`napari_superres.adapt`). With ``out``, the
+        adapted weights are saved beside it (``OUT.adapted.safetensors``) and a rerun reuses them.
     out : path, optional
         Write an OME-Zarr there (resumable) and return the written level-0 zarr array.
     overwrite : bool
@@ -107,6 +114,9 @@ def upscale(
         batch=batch,
         degradation=degradation,
     )
+    if adapt is not None and adapt is not False:
+        seconds = DEFAULT_SECONDS if adapt is True else adapt
+        options = drain(adapt_for(src, options, seconds, out, overwrite), progress)
     if out is not None:
         return write(src, out, options, overwrite=overwrite, progress=progress, scheduler=scheduler)
     result, _ = build(src, options)

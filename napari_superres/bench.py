@@ -256,17 +256,20 @@ def real_score(sr, hr, bic, border: int = 4) -> tuple[float, float]:
     return p, p - psnr(shave(bic, border), shave(hr, border), peak=rng)
 
 
-def real_methods(models) -> list[tuple[str, str, str]]:
-    """``(label, model, degradation told)`` rows: each model with its bicubic weights and with the
-    true degradation, and ``auto`` (the default model, degradation estimated from the image)."""
+def real_methods(models, adapt: float | None = None) -> list[tuple[str, str, str, float | None]]:
+    """``(label, model, degradation told, adapt seconds)`` rows: each model with its bicubic weights
+    and with the true degradation, ``auto`` (the default model, degradation estimated from the
+    image), and with ``adapt`` each model adapted to each image for that many seconds."""
     out = []
     for m in models:
         if m in ("bicubic", "auto"):
             continue
-        out.append((f"{m} (bicubic-trained)", m, "bicubic"))
-        out.append((f"{m} (true degradation)", m, "true"))
+        out.append((f"{m} (bicubic-trained)", m, "bicubic", None))
+        out.append((f"{m} (true degradation)", m, "true", None))
+        if adapt:
+            out.append((f"{m} adapted ({adapt:g} s, true degradation)", m, "true", adapt))
     if "auto" in models:
-        out.append(("auto (default model)", "default", "auto"))
+        out.append(("auto (default model)", "default", "auto", None))
     return out
 
 
@@ -277,13 +280,15 @@ def evaluate_real(
     scales=(2,),
     device: str = "cpu",
     progress=None,
+    adapt: float | None = None,
 ) -> list[RealResult]:
     """Score models on the real validation split (:mod:`napari_superres.realdata`), per degradation.
 
     Each HR plane (its own units) is degraded here; every method enlarges that LR through
     :func:`~napari_superres.engine.upscale` (robust normalisation, as a user gets it) and is scored
     by PSNR over the HR's data range, 4-pixel border crop, as a gain over bicubic enlargement of
-    the same LR. On fluorescence, ``noise_ratio`` is the high-pass std of the result's background
+    the same LR. ``adapt``: also each model adapted to each LR image for that many seconds
+    (:mod:`napari_superres.adapt`; it sees only the LR). On fluorescence, ``noise_ratio`` is the high-pass std of the result's background
     (HR below its 40th percentile) over bicubic's: above 1, the method draws texture there.
     """
     import torch
@@ -304,7 +309,7 @@ def evaluate_real(
                 lr = deg.downsample(torch.from_numpy(hr)[None], s)[0].numpy().astype(np.float32)
                 bic = np.asarray(upscale(lr, "bicubic", s, device=device).compute(), np.float64)
                 lrs.append((item, hr, lr, bic))
-            for label, model, told in real_methods(models):
+            for label, model, told, seconds in real_methods(models, adapt):
                 t0 = time.perf_counter()
                 per, ratios = {}, []
                 for item, hr, lr, bic in lrs:
@@ -312,8 +317,15 @@ def evaluate_real(
                         progress(f"x{s} {dname}: {label} on {item.name}")
                     use = dname if told == "true" else told
                     try:
+                        mdl = model
+                        if seconds:
+                            from .adapt import adapt as adapt_to
+
+                            mdl = adapt_to(
+                                lr, model, s, degradation=use, seconds=seconds, device=device
+                            ).model
                         sr = np.asarray(
-                            upscale(lr, model, s, degradation=use, device=device).compute(), np.float64
+                            upscale(lr, mdl, s, degradation=use, device=device).compute(), np.float64
                         )
                     except SuperResError as exc:  # no weights for it (the whole row), or too small for auto
                         per[item.name] = {"skipped": str(exc)}

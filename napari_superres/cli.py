@@ -5,170 +5,10 @@ Bad input ends with a one-line ``error: ...`` and exit status 2, never a traceba
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import numpy as np
-
-
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"scale must be a number such as 2 or 2.5, got {text!r}") from None
-    return int(value) if value.is_integer() else value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit status 2, as for every other bad input
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="napari-superres",
-        description="Deep-CNN super-resolution for images of any size (numpy, TIFF, zarr, OME-Zarr).",
-    )
-    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-
-    u = sub.add_parser("upscale", help="upscale an image file or zarr array into OME-Zarr")
-    u.add_argument("input", help="TIFF, zarr, OME-Zarr, PNG or JPEG")
-    u.add_argument("output", help="output OME-Zarr (.zarr / .ome.zarr) or TIFF (.tif: OME-TIFF, or GeoTIFF)")
-    u.add_argument(
-        "--model",
-        default="default",
-        help="registry name or .safetensors file; NAME+x8: mean over 8 flips and turns (default: %(default)s)",
-    )
-    u.add_argument("--scale", type=_scale, default=2, help="enlargement factor, >1 and <=8 (default: 2)")
-    u.add_argument("--axes", default=None, help="axis order such as YX, ZYX, TCZYX, YXC (default: inferred)")
-    u.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    u.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: automatic)")
-    u.add_argument("--normalize", default="auto", help="auto, none, or LO,HI (default: auto)")
-    u.add_argument(
-        "--consistency",
-        type=int,
-        default=0,
-        metavar="N",
-        help="N back-projection steps after the network, so downscaling the result gives the input (default: 0)",
-    )
-    u.add_argument(
-        "--degradation",
-        default="bicubic",
-        help="how the image was made: bicubic, binning, gaussian:SIGMA (PSF in output pixels), "
-        "gaussian:fwhm=F,pixel=P, a PSF file (.npy/.tif/.txt), or auto (estimated; default: %(default)s)",
-    )
-    u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
-    u.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
-    u.add_argument(
-        "--batch", type=int, default=None, help="tiles per forward pass (default: 8 on a GPU, 1 on the CPU)"
-    )
-    u.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (default: local)")
-    u.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    u.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    i = sub.add_parser("isotropic", help="enlarge Z of an anisotropic stack to match XY (self-supervised)")
-    i.add_argument("input", help="TIFF, OME-TIFF, zarr or OME-Zarr with a Z axis")
-    i.add_argument("output", help="output OME-Zarr path")
-    i.add_argument("--axes", default=None, help="axis order such as ZYX (default: from the file)")
-    i.add_argument("--factor", type=int, default=None, help="Z enlargement (default: Z spacing / XY spacing)")
-    i.add_argument("--steps", type=int, default=300, help="training steps on the stack's XY planes")
-    i.add_argument("--blur-sigma", type=float, default=0.0, help="axial blur in XY pixels (default: none)")
-    i.add_argument("--model", default=None, help="a saved axial model (.safetensors) instead of training")
-    i.add_argument("--save-model", default=None, help="save the trained axial model here (.safetensors)")
-    i.add_argument("--overwrite", action="store_true")
-
-    sub.add_parser("models", help="list the models, their scales and measured quality")
-
-    b = sub.add_parser(
-        "bench", help="PSNR/SSIM on benchmark folders (standard protocol), or on real images (--real)"
-    )
-    b.add_argument("dirs", nargs="*", help="folders of HR images (Set5, Set14, B100, ...)")
-    b.add_argument(
-        "--real",
-        default=None,
-        metavar="FOLDER",
-        help="score the real validation split of FOLDER (../shared/data/real) under each --degradation",
-    )
-    b.add_argument(
-        "--degradation",
-        action="append",
-        default=None,
-        help="with --real: how the LR is made from each HR (repeatable; default bicubic, binning, gaussian:1.0)",
-    )
-    b.add_argument(
-        "--json", default=None, help="with --real: also write every figure, per image, to this file"
-    )
-    b.add_argument("--model", action="append", default=None, help="model name or path (repeatable)")
-    b.add_argument("--scale", type=int, action="append", default=None, help="scale (repeatable; default 2)")
-    b.add_argument("--device", default="auto")
-    b.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
-    b.add_argument("--record", action="store_true", help="write the figures into the weights' metadata")
-
-    t = sub.add_parser("train", help="train or fine-tune a model; resumes from --checkpoint")
-    t.add_argument("data", nargs="+", help="folders or files of training images")
-    t.add_argument("--arch", default="espcn")
-    t.add_argument("--scale", type=int, default=2)
-    t.add_argument("--steps", type=int, default=2000)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--patch-size", type=int, default=32, help="LR patch size")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--loss", choices=("l1", "l2"), default="l1", help="pixel loss (l2: mean squared error)")
-    t.add_argument("--act", default=None, help="activation for architectures that take one")
-    t.add_argument("--config", default=None, help="architecture options as JSON, e.g. '{\"residual\": true}'")
-    t.add_argument(
-        "--init",
-        default=None,
-        help="model to fine-tune (name or .safetensors); one of another scale gives its body to a new tail",
-    )
-    t.add_argument("--out", required=True, help="output .safetensors")
-    t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT.ckpt)")
-    t.add_argument("--checkpoint-every", type=int, default=500)
-    t.add_argument("--val", default=None, help="validation folder (default: every 20th image held out)")
-    t.add_argument("--val-every", type=int, default=500)
-    t.add_argument("--channel", choices=("y", "raw"), default="y")
-    t.add_argument(
-        "--degradation",
-        action="append",
-        default=None,
-        help="how LR patches are made: bicubic, binning, gaussian:SIGMA or a PSF file; repeat to draw "
-        "from several (default: bicubic)",
-    )
-    t.add_argument(
-        "--noise",
-        choices=("none", "auto"),
-        default="none",
-        help="auto: Poisson-Gaussian noise at a random level on each LR patch (noise-robust models)",
-    )
-    t.add_argument(
-        "--gain", action="store_true", help="scale half of the patches by a random brightness gain (0.5-2)"
-    )
-    t.add_argument(
-        "--real",
-        default=None,
-        metavar="FOLDER",
-        help="also train on the real images of FOLDER (../shared/data/real), less its validation split",
-    )
-    t.add_argument("--blur-sigma", type=float, default=0.0, help="older form of --degradation gaussian:SIGMA")
-    t.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise on every LR patch")
-    t.add_argument("--poisson-peak", type=float, default=None, help="Poisson noise at this count for value 1")
-    t.add_argument("--device", default="auto")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--describe-data", default=None, help="how the training data is described in metadata")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-
-    f = sub.add_parser("perf", help="benchmark: raw forward vs in-memory vs zarr-to-zarr, MP/s and memory")
-    f.add_argument("--model", default="default")
-    f.add_argument("--scale", type=int, default=2)
-    f.add_argument("--size", type=int, default=2048, help="image side in pixels (default: %(default)s)")
-    f.add_argument("--device", default="auto")
-    f.add_argument("--tile", type=int, default=None)
-    f.add_argument("--stages", default="raw,raw-tiles,memory,zarr,monai", help="comma-separated subset")
-
-    d = sub.add_parser("demo", help="the main job on the bundled sample image and bundled weights")
-    d.add_argument("output", nargs="?", default="superres-demo.ome.zarr")
-    d.add_argument("--overwrite", action="store_true")
-    return p
 
 
 def _json_config(text: str | None) -> dict | None:
@@ -265,10 +105,13 @@ class _ProgressBar:
 
 
 def _cmd_upscale(a) -> None:
+    from .adapt import adapt_for, drain
     from .engine import UpscaleOptions
+    from .io import open_input
     from .writer import iter_output
 
     t0 = time.perf_counter()
+    src = open_input(a.input, a.axes)
     options = UpscaleOptions(
         model=a.model,
         scale=a.scale,
@@ -283,9 +126,11 @@ def _cmd_upscale(a) -> None:
         degradation=a.degradation,
     )
     bar = _ProgressBar(a.quiet)
+    if a.adapt is not None:
+        options = drain(adapt_for(src, options, a.adapt, a.output, a.overwrite), bar)
     last = None
     for event in iter_output(
-        a.input, a.output, options, scheduler=a.scheduler or "threads", overwrite=a.overwrite
+        src, a.output, options, scheduler=a.scheduler or "threads", overwrite=a.overwrite
     ):
         bar(event)
         last = event
@@ -298,6 +143,12 @@ def _cmd_upscale(a) -> None:
     deg = last.degradation or "bicubic"
     auto = last.auto
     model = "bicubic interpolation (auto fallback)" if auto and auto.get("fallback") else a.model
+    if a.adapt is not None:
+        model += (
+            " adapted to this image"
+            if options.model != a.model
+            else " (adapting did not help: kept as it was)"
+        )
     print(
         f"{a.input} {src.axes} {tuple(src.shape)} {src.dtype} -> {a.output} {tuple(arr.shape)} {arr.dtype}: "
         f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {model} x{a.scale}, degradation {deg}"
@@ -363,7 +214,7 @@ def _cmd_bench_real(a) -> None:
     def show(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    rows = evaluate_real(a.real, models, degs, a.scale or [2], device=a.device, progress=show)
+    rows = evaluate_real(a.real, models, degs, a.scale or [2], device=a.device, progress=show, adapt=a.adapt)
     print(format_real_table(rows))
     pair = confocal_sted(a.real, models, device=a.device)
     print("\nreal x4 pair, 4x4-binned confocal (60 nm) enlarged and scored against STED (15 nm), no target:")
@@ -455,7 +306,26 @@ def _cmd_perf(a) -> None:
     perf(a.model, a.scale, a.size, a.device, a.tile, tuple(a.stages.split(",")))
 
 
+def _cmd_adapt(a) -> None:
+    from .adapt import iter_adapt
+
+    for msg in iter_adapt(
+        a.input,
+        a.model,
+        a.scale,
+        degradation=a.degradation,
+        seconds=a.seconds,
+        axes=a.axes,
+        device=a.device,
+        out=a.out,
+        overwrite=a.overwrite,
+    ):
+        if msg.get("message"):
+            print(msg["message"], file=sys.stderr if not msg.get("done") else sys.stdout, flush=True)
+
+
 COMMANDS = {
+    "adapt": "_cmd_adapt",
     "perf": "_cmd_perf",
     "train": "_cmd_train",
     "upscale": "_cmd_upscale",
@@ -467,9 +337,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli_args import parser
     from .errors import SuperResError
 
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         globals()[COMMANDS[args.verb]](args)
     except SuperResError as exc:

@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGES = ("auto", "level0", "pyramid", "tiff", "done")
+STAGES = ("adapt", "auto", "level0", "pyramid", "tiff", "done")
 
 
 @dataclass
 class Progress:
     """One step of a write.
 
-    ``stage``: ``"auto"`` (what ``degradation="auto"`` chose, in ``message``), ``"level0"`` (chunks of
+    ``stage``: ``"adapt"`` (fine-tuning the model on the image first: ``done`` of about ``total``
+    steps), ``"auto"`` (what ``degradation="auto"`` chose, in ``message``), ``"level0"`` (chunks of
     the result: ``done`` of ``total``, with ``mp_per_s`` and ``eta`` once computing), ``"pyramid"``
     (``level`` of ``levels``), ``"tiff"`` (streaming into the TIFF), ``"done"`` (``array``: the written
     level 0; ``levels``; ``source``; ``degradation``; ``auto``; ``already_complete`` when nothing was left

@@ -306,6 +306,7 @@ def iter_write(
         "set5_psnr": md.get("set5_psnr", ""),
         "degradation": plan.degradation,
         "trained_for": plan.model.degradation,
+        **({"adapted": json.loads(md["adapted"])} if md.get("adapted") else {}),
         **({"degradation_auto": plan.auto} if plan.auto is not None else {}),
         "input": src.path or "array in memory",
         "normalization_ranges": fp["ranges"],

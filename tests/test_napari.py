@@ -355,3 +355,28 @@ def test_upscale_widget_degradation_picks_the_weights_trained_for_it(make_napari
     w.model.value = "srcnn"  # no binning weights: one line naming the widget's fields
     assert w.preview() is None
     assert len(errors) == 1 and "binning" in errors[0] and "'degradation'" in errors[0]
+
+
+def test_upscale_widget_adapts_to_the_image_before_writing(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    import napari_superres.adapt as adapt_module
+    from napari_superres._sample_data import make_nuclei
+
+    monkeypatch.setattr(adapt_module, "DEFAULT_SECONDS", 3.0)  # the dock's 2 minutes, shortened
+    viewer = make_napari_viewer()
+    viewer.add_image(make_nuclei((4, 192, 192), count=40)[2], name="nuc")
+    w = _dock(viewer, "Upscale")
+    w.degradation.value = "binning"
+    w.adapt.value = True
+    out = tmp_path / "nuc_x2.ome.zarr"
+    w.output.value = str(out)
+    w.write()
+    _wait(qtbot, w.job)
+    assert "done" in w.status.value
+    weights = adapt_module.sidecar(out)
+    name = "nuc x2 (espcn adapted)" if weights.exists() else "nuc x2 (espcn)"
+    written = viewer.layers[name]
+    expected = nsr.upscale(
+        viewer.layers["nuc"].data, str(weights) if weights.exists() else "espcn", 2, degradation="binning"
+    ).compute()
+    level0 = written.data[0] if written.multiscale else written.data
+    np.testing.assert_array_equal(np.asarray(level0), expected)

@@ -53,6 +53,7 @@ class UpscaleWidget(Container):
         self.nodata = LineEdit(label="nodata (empty: none)", value="")
         self.output = FileEdit(label="output .ome.zarr / .tif", mode="w", filter="*.zarr *.tif", value="")
         self.overwrite = CheckBox(text="overwrite an output made with other settings")
+        self.adapt = CheckBox(text="adapt the model to this image first (up to 2 min)")
         self.preview_button = PushButton(text="Preview (lazy layer)")
         self.run_button = PushButton(text="Write to zarr")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -70,6 +71,7 @@ class UpscaleWidget(Container):
                 self.normalize,
                 self.consistency,
                 self.ensemble,
+                self.adapt,
                 self.nodata,
                 self.output,
                 self.overwrite,
@@ -137,17 +139,53 @@ class UpscaleWidget(Container):
 
     # ---- actions
     def preview(self, *_):
-        """Add the lazy result: only what napari displays is computed."""
+        """Add the lazy result: only what napari displays is computed (after adapting the model to
+        the image in the background, when that is ticked)."""
         from ..layers import add_upscaled
 
         try:
             source, options = self.settings()
+            if self.adapt.value:
+                return self._adapt_then(source, options)
             layer = add_upscaled(self.viewer, source, options=options)
         except SuperResError as exc:
             show_error(exc)
             return None
         self.status.value = f"added {layer.name} (lazy: computed as you view it)"
         return layer
+
+    def _adapt_then(self, source, options):
+        """Adapt in the background, then add the lazy layer with the adapted model."""
+        from ..adapt import DEFAULT_SECONDS, adapt_for
+        from ..events import Progress
+        from ..io import source_from_layer
+        from ..layers import add_upscaled
+
+        held = {}
+
+        def run():
+            held["options"] = yield from adapt_for(source_from_layer(source), options, DEFAULT_SECONDS)
+            yield Progress("done", message="adapted")
+
+        def done(_):
+            layer = add_upscaled(self.viewer, source, options=held["options"])  # named after its model
+            self.status.value = f"{self.status.value}; added {layer.name} (lazy)"
+
+        return self.job.start(run(), self._message, done, "Adapting")
+
+    def _message(self, event) -> str:
+        if event.stage == "auto":
+            self.info.value = event.message
+        if event.message and event.message not in ("starting", "adapted"):
+            return event.message
+        if event.stage == "adapt":
+            return f"adapting to the image: step {event.done} of about {event.total}"
+        if event.stage == "level0":
+            rate = event.mp_per_s
+            return f"{event.done} of {event.total} chunks" + (f", {rate:.1f} MP/s" if rate else "")
+        if event.stage == "pyramid":
+            return f"pyramid level {event.level} of {event.levels}"
+        return ""
 
     def write(self, *_):
         """Write the result to the output zarr in the background; add it as a layer when done."""
@@ -161,30 +199,35 @@ class UpscaleWidget(Container):
             out_path = Path(out).expanduser()
             if out_path.suffix.lower() not in (".zarr", ".tif", ".tiff"):
                 out_path = out_path.with_name(out_path.name + ".ome.zarr")
-            gen = iter_output(layer, out_path, options, overwrite=bool(self.overwrite.value))
+            overwrite = bool(self.overwrite.value)
+            adapt = bool(self.adapt.value)
         except SuperResError as exc:
             show_error(exc)
             return None
         t0 = time.perf_counter()
+        held = {"options": options}
+
+        def run():
+            if adapt:  # the adapted weights are kept beside the output: a rerun resumes with them
+                from ..adapt import DEFAULT_SECONDS, adapt_for
+                from ..io import source_from_layer
+
+                held["options"] = yield from adapt_for(
+                    source_from_layer(layer), options, DEFAULT_SECONDS, out_path, overwrite
+                )
+            yield from iter_output(layer, out_path, held["options"], overwrite=overwrite)
 
         def message(event):
-            if event.stage == "auto":
-                self.info.value = event.message
-            if event.message and event.message != "starting":
-                return event.message
-            if event.stage == "level0":
-                rate = event.mp_per_s
-                return f"{event.done} of {event.total} chunks" + (f", {rate:.1f} MP/s" if rate else "")
-            if event.stage == "pyramid":
-                return f"pyramid level {event.level} of {event.levels}"
             if event.stage == "done":
                 return f"done in {time.perf_counter() - t0:.1f} s"
-            return ""
+            return self._message(event)
 
         def done(last):
-            self.add_written(layer, out_path, options.model, options.scale)
+            adapted = held["options"] is not options
+            name = f"{self.model.value} adapted" if adapted else str(options.model)
+            self.add_written(layer, out_path, name, options.scale)
 
-        return self.job.start(gen, message, done, "Upscaling")
+        return self.job.start(run(), message, done, "Upscaling")
 
     def add_written(self, layer, out_path: Path, model: str, scale):
         """Add the written OME-Zarr (or TIFF), read back lazily, placed over ``layer``."""

@@ -1,0 +1,114 @@
+"""Adapting a model to one image: it never does worse on the held-back part, it is saved with what
+was done, an output's rerun reuses it, and bad budgets are refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import napari_superres as nsr
+from napari_superres.adapt import adapt, iter_adapt, sidecar
+from napari_superres.cli import main
+from napari_superres.degradation import parse_degradation
+from napari_superres.models import load_model, read_metadata
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="module")
+def binned():
+    """A detailed photograph's luma, shrunk by 2x2 binning: what a camera with big pixels records."""
+    from napari_superres._sample_data import astronaut_rgb
+    from napari_superres.metrics import rgb_to_y
+
+    hr = rgb_to_y(astronaut_rgb()[:256, 128:384].astype(np.float64)) / 255.0
+    lr = parse_degradation("binning").downsample(torch.from_numpy(hr)[None], 2)[0].numpy()
+    return hr, (lr * 65535).round().astype(np.uint16)
+
+
+def test_adapting_keeps_what_does_best_on_the_held_back_part_and_records_it(binned, tmp_path):
+    _, lr = binned
+    out = tmp_path / "adapted.safetensors"
+    res = adapt(lr, "default", 2, degradation="binning", seconds=6, out=out)
+    assert res.kept in ("adapted", "start") and res.steps > 20
+    assert res.gain_db >= 0.0  # the held-back check never gets worse
+    if res.kept == "adapted":
+        assert res.gain_db == pytest.approx(res.adapted_gain_db) and res.gain_db > 0
+        record = json.loads(read_metadata(out)["adapted"])
+        assert (
+            record["start"] == "espcn" and record["degradation"] == "binning" and record["steps"] == res.steps
+        )
+        again = load_model(out, 2)  # loads like any weights file, and enlarges the image
+        assert again.degradation == "binning"
+        assert nsr.upscale(lr, str(out), 2).shape == (256, 256)
+    else:
+        assert not out.exists()  # nothing to keep
+
+
+def test_upscale_with_adapt_writes_beside_the_output_and_a_rerun_reuses_it(tmp_path):
+    from napari_superres._sample_data import make_nuclei
+
+    plane = make_nuclei((4, 192, 192), count=40)[2]  # fluorescent nuclei: unlike the photographs trained on
+    out = tmp_path / "x.ome.zarr"
+    events = []
+    nsr.upscale(plane, "default", 2, degradation="binning", adapt=4, out=out, progress=events.append)
+    assert any(e.stage == "adapt" for e in events) and events[-1].stage == "done"
+    record = json.loads(read_metadata(sidecar(out))["adapted"])
+    assert record["held_back_gain_db"] > 0  # kept because it did better on the held-back rows
+    provenance = json.loads((out / "zarr.json").read_text())["attributes"]["napari_superres"]["provenance"]
+    assert provenance["adapted"]["start"] == "espcn" and provenance["adapted"]["degradation"] == "binning"
+    again = []
+    nsr.upscale(plane, "default", 2, degradation="binning", adapt=4, out=out, progress=again.append)
+    assert "adapted to this image before" in again[0].message  # no second training
+    assert again[-1].already_complete
+
+
+def test_adapting_helps_on_real_images_it_has_not_seen():
+    """Real held-out images, 2x2 binned: adapting the binning model to each LR gains on average."""
+    if not REAL.exists():
+        pytest.skip(f"real images not found at {REAL}")
+    from napari_superres.bench import real_score
+    from napari_superres.realdata import validation_images
+
+    deg = parse_degradation("binning")
+    deltas = []
+    for _item, hr in validation_images(REAL)[:4]:
+        hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
+        lr = deg.downsample(torch.from_numpy(hr)[None], 2)[0].numpy().astype(np.float32)
+        bic = np.asarray(nsr.upscale(lr, "bicubic", 2).compute(), np.float64)
+        start = np.asarray(nsr.upscale(lr, "default", 2, degradation="binning").compute(), np.float64)
+        res = adapt(lr, "default", 2, degradation="binning", seconds=8)
+        sr = np.asarray(nsr.upscale(lr, res.model, 2, degradation="binning").compute(), np.float64)
+        deltas.append(real_score(sr, hr, bic)[1] - real_score(start, hr, bic)[1])
+    assert np.mean(deltas) > 0.1, deltas
+
+
+@pytest.mark.parametrize(
+    "seconds, match",
+    [(0, "positive number of seconds"), (-5, "positive number"), ("soon", "positive number")],
+)
+def test_a_budget_that_is_not_a_positive_time_is_refused(binned, seconds, match):
+    with pytest.raises(nsr.SuperResError, match=match):
+        next(iter_adapt(binned[1], "default", 2, seconds=seconds))
+
+
+def test_models_without_weights_and_tiny_images_are_refused(binned):
+    with pytest.raises(nsr.SuperResError, match="nothing to adapt"):
+        adapt(binned[1], "bicubic", 2, seconds=1)
+    with pytest.raises(nsr.SuperResError, match="too small to adapt"):
+        adapt(np.zeros((20, 20), np.uint16), "default", 2, seconds=1)
+
+
+def test_cli_adapt_bad_budget_is_one_line_and_writes_nothing(binned, tmp_path, capsys):
+    import tifffile
+
+    img = tmp_path / "img.tif"
+    tifffile.imwrite(img, binned[1])
+    out = tmp_path / "w.safetensors"
+    assert main(["adapt", str(img), str(out), "--seconds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seconds" in err[0] and not out.exists()
