@@ -370,7 +370,7 @@ def confocal_sted(root=None, models=("default",), device: str = "cpu") -> list[d
     lr = lr.astype(np.float32)
     bic = np.asarray(upscale(lr, "bicubic", 4, device=device).compute(), np.float64)
     out = []
-    for label, model, told in [("bicubic", "bicubic", "bicubic"), *real_methods(models)]:
+    for label, model, told, _ in [("bicubic", "bicubic", "bicubic", None), *real_methods(models)]:
         use = "binning" if told == "true" else told
         try:
             sr = np.asarray(upscale(lr, model, 4, degradation=use, device=device).compute(), np.float64)

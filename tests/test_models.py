@@ -30,7 +30,10 @@ def test_shipped_weights_have_provenance_and_no_pickle():
     assert b"\x80\x04" not in raw[:64]  # not a pickle
     meta = read_metadata(weights_path("espcn", 2))
     assert json.loads(meta["config"]) == {"act": "relu"}
-    assert "T91" in meta["training_data"] and meta["steps"] == "40000"
+    # fine-tuned from the 40 000-step GPU weights: what, on which data, with which command, is recorded
+    assert "T91" in meta["training_data"] and "validation split held out" in meta["training_data"]
+    assert meta["init"] == "espcn" and meta["steps"] == "4000" and "--gain" in meta["command"]
+    assert json.loads(meta["gain_augmentation"])["range"] == [0.5, 2.0]
 
 
 def test_user_weights_round_trip(tmp_path):
