@@ -41,11 +41,12 @@ def read_ome_zarr(path) -> list[tuple]:
     import numpy as np
 
     from .io import open_input
+    from .io.ngff import read_levels
 
     p = Path(path[0] if isinstance(path, list) else path)
     group, ms, _ = _multiscales(p)
     src = open_input(p)  # level 0 with axes, scale, translation, units, channel names
-    levels = [da.from_zarr(group[d["path"]]) for d in ms["datasets"]]
+    levels = read_levels(group)
     axes = src.axes
     kwargs = {
         "name": src.name,

@@ -150,16 +150,17 @@ def iter_adapt(
 
     from .degradation import DegradationError, parse_degradation
     from .device import resolve_device
-    from .engine import check_scale
+    from .engine import check_scale, model_scale
     from .engine.options import check_degradation
     from .io import open_input
     from .models import build, load_model, save_weights
     from .models.wrappers import BackProjected, SelfEnsemble
     from .normalize import fixed_range, robust_range
+    from .training.checkpoint import cosine_lr
     from .training.data import PairSampler, degrade_plane
 
     budget = check_budget(seconds)
-    s = math.ceil(check_scale(scale) - 1e-9)
+    s = model_scale(check_scale(scale))
     told = check_degradation(degradation)
     if out is not None:
         out = Path(out).expanduser()
@@ -247,7 +248,7 @@ def iter_adapt(
         if step >= planned or elapsed >= budget:
             break
         for g in opt.param_groups:
-            g["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step / planned, 1.0))))
+            g["lr"] = cosine_lr(lr, step, planned)
         r = np.random.default_rng([seed, step])
         gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
         lr_b, hr_b = sampler.batch(batch_size, r, gen)

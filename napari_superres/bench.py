@@ -172,7 +172,7 @@ def compare(
     import torch
 
     from .api import upscale
-    from .degradation import DegradationError, add_noise, parse_degradation
+    from .degradation import add_noise, parse_degradation
     from .metrics import psnr, shave, ssim
     from .normalize import fixed_range, robust_range
 
@@ -186,10 +186,7 @@ def compare(
     lo, hi = fixed_range(plane.dtype) or robust_range(plane)
     h, w = plane.shape
     unit = (plane[: h - h % scale, : w - w % scale].astype(np.float64) - lo) / (hi - lo)
-    try:
-        deg = parse_degradation(degradation)
-    except DegradationError as exc:
-        raise SuperResError(str(exc)) from None
+    deg = parse_degradation(degradation)
     lr_t = deg.downsample(torch.from_numpy(unit)[None], scale)
     if noise_sigma:
         lr_t = add_noise(lr_t, noise_sigma, generator=torch.Generator().manual_seed(seed))
@@ -293,6 +290,7 @@ def evaluate_real(
     """
     import torch
 
+    from .adapt import adapt as adapt_to
     from .api import upscale
     from .degradation import parse_degradation
     from .realdata import validation_images
@@ -319,8 +317,6 @@ def evaluate_real(
                     try:
                         mdl = model
                         if seconds:
-                            from .adapt import adapt as adapt_to
-
                             mdl = adapt_to(
                                 lr, model, s, degradation=use, seconds=seconds, device=device
                             ).model

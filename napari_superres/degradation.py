@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .errors import SuperResError
+
 
 def cubic(x: np.ndarray) -> np.ndarray:
     """Keys cubic convolution kernel with a = -0.5 (MATLAB's ``cubic``)."""
@@ -182,8 +184,9 @@ SIGMA_RANGE = (0.1, 4.0)  # Gaussian PSF sigma in HR pixels that we accept (beyo
 KERNEL_SUFFIXES = (".npy", ".tif", ".tiff", ".txt", ".csv")
 
 
-class DegradationError(ValueError):
-    """A degradation that cannot be parsed; the message says what is accepted."""
+class DegradationError(SuperResError):
+    """A degradation that cannot be parsed; the message says what is accepted (one line, like every
+    :class:`SuperResError`)."""
 
 
 @dataclass(frozen=True)

@@ -198,8 +198,8 @@ def isotropic(
     z_ax, y_ax, x_ax = (src.axes.index(a) for a in "ZYX")
     lo, hi = _sample_range(src.data, src.axes)
     if model is None:
-        model = axial_model(
-            src, factor=f, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs
+        model = _train_on(
+            src, f, lo, hi, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs
         )
     else:
         model = load_model(model, f)
@@ -263,11 +263,16 @@ def axial_model(
     src = open_input(image, axes)
     f = _factor(src, factor)
     lo, hi = _sample_range(src.data, src.axes)
+    return _train_on(src, f, lo, hi, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs)
+
+
+def _train_on(src, f: int, lo: float, hi: float, **train_kwargs):
+    """:func:`train_axial` on the first stack of ``src``, its planes mapped to [0, 1] by ``(lo, hi)``."""
     lead = tuple(0 if a not in "ZYX" else slice(None) for a in src.axes)
     spatial = "".join(a for a in src.axes if a in "ZYX")
     vol = np.moveaxis(np.asarray(src.data[lead]), [spatial.index(a) for a in "ZYX"], [0, 1, 2])
     planes = [(p.astype(np.float32) - lo) / (hi - lo) for p in vol]
-    return train_axial(planes, f, blur_sigma=blur_sigma, steps=steps, progress=progress, **train_kwargs)
+    return train_axial(planes, f, **train_kwargs)
 
 
 def _lazy(source, source_token, model, lo, hi, zyx, dtype, halo, f, slab):

@@ -46,9 +46,14 @@ def same_place(a: Path, b: Path) -> bool:
     return a == b or b in a.parents or a in b.parents
 
 
-def _check_output(out: Path, src) -> None:
+def _refuse_input(out: Path, src) -> None:
+    """The output must not be the input, nor inside it, nor hold it."""
     if src.path and same_place(out, Path(src.path)):
         raise SuperResError(f"output {out} is the input or inside it; choose another output path")
+
+
+def _check_output(out: Path, src) -> None:
+    _refuse_input(out, src)
     if out.exists() and not out.is_dir():
         raise SuperResError(f"output {out} exists and is a file; choose another path or remove it")
     parent = out.resolve().parent
@@ -445,8 +450,7 @@ def iter_write_tiff(
     options = _options(options, kwargs)
     out = Path(out).expanduser()
     src = open_input(image, options.axes)
-    if src.path and same_place(out, Path(src.path)):
-        raise SuperResError(f"output {out} is the input or inside it; choose another output path")
+    _refuse_input(out, src)
     if out.exists() and not overwrite:
         raise SuperResError(
             f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another"

@@ -112,7 +112,6 @@ class UpscaleWidget(Container):
             raise SuperResError("no image layer chosen; open or add an image first")
         source_from_layer(layer)  # checks: image, not empty
         model = f"{self.model.value}+x8" if self.ensemble.value else self.model.value
-        s = float(self.scale.value)
         degradation = degradation_value(self.degradation.value, self.sigma.value)
         text = str(self.nodata.value).strip()
         try:
@@ -123,7 +122,7 @@ class UpscaleWidget(Container):
             ) from None
         options = UpscaleOptions(
             model=model,
-            scale=int(s) if s.is_integer() else s,
+            scale=float(self.scale.value),
             device=self.device.value,
             tile=int(self.tile.value) or None,
             normalize=self.normalize.value if self.normalize.value == "auto" else None,

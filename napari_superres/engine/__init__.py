@@ -7,7 +7,7 @@ cache), :mod:`.auto` (``degradation="auto"``). Imports models and io; never the 
 
 from __future__ import annotations
 
-from .options import PRECISIONS, UpscaleOptions, check_scale
+from .options import PRECISIONS, UpscaleOptions, check_scale, model_scale
 from .plan import DEFAULT_TILE, STRIP_TILES, Plan, band_bytes, build, default_tile, source_token, stream_order
 from .run import forward
 
@@ -21,6 +21,7 @@ __all__ = [
     "build",
     "check_scale",
     "default_tile",
+    "model_scale",
     "forward",
     "source_token",
     "stream_order",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..degradation import Degradation, DegradationError, parse_degradation
+from ..degradation import Degradation, parse_degradation
 from ..errors import SuperResError
 from ..models import DEFAULT_ITERATIONS
 
@@ -63,11 +63,16 @@ class UpscaleOptions:
     @property
     def model_scale(self) -> int:
         """The network's own (integer) scale: the next whole number at or above ``scale``."""
-        return math.ceil(self.scale - 1e-9)
+        return model_scale(self.scale)
 
     def replace(self, **changes) -> UpscaleOptions:
         """A copy with ``changes`` (checked again)."""
         return dataclasses.replace(self, **changes)
+
+
+def model_scale(scale: float) -> int:
+    """The integer scale of the network that enlarges by ``scale`` (then resampled down when not whole)."""
+    return math.ceil(scale - 1e-9)
 
 
 def check_scale(scale) -> float:
@@ -158,7 +163,4 @@ def check_degradation(degradation):
         return degradation
     if isinstance(degradation, str) and degradation.strip().lower() == "auto":
         return "auto"
-    try:
-        return parse_degradation(degradation)
-    except DegradationError as exc:
-        raise SuperResError(str(exc)) from None
+    return parse_degradation(degradation)

@@ -166,14 +166,18 @@ def write_ome(arr, out, axes, scale, translation, units, name, channel_names=Non
     return group["0"]
 
 
-def read_levels(path, axes_out: str | None = None) -> list:
-    """Every pyramid level of an OME-Zarr as lazy dask arrays, level 0 first; transposed from the file's
-    (OME) axis order to ``axes_out`` when given."""
+def read_levels(path_or_group, axes_out: str | None = None) -> list:
+    """Every pyramid level of an OME-Zarr (a path, or its open group) as lazy dask arrays, level 0 first;
+    transposed from the file's axis order to ``axes_out`` when given. NGFF 0.4 and 0.5 attributes."""
     import dask.array as da
     import zarr
 
-    group = zarr.open_group(str(path), mode="r")
-    ms = group.attrs["ome"]["multiscales"][0]
+    from .readers import ome_multiscale_attrs
+
+    group = path_or_group
+    if not isinstance(group, zarr.Group):
+        group = zarr.open_group(str(path_or_group), mode="r")
+    ms, _ = ome_multiscale_attrs(dict(group.attrs))
     levels = [da.from_zarr(group[d["path"]]) for d in ms["datasets"]]
     if axes_out is not None:
         written = "".join(a["name"] for a in ms["axes"]).upper()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from ..degradation import FAMILIES, DegradationError, parse_degradation
+from ..degradation import FAMILIES, parse_degradation
 from ..errors import SuperResError
 from .spec import DEFAULT, ENSEMBLE_SUFFIX, NAMED, SRModel, architecture, build
 from .weights import from_safetensors, read_metadata, shipped_scales, weights_path
@@ -64,10 +64,7 @@ def _degradation(value):
         raise SuperResError(
             "degradation='auto' is estimated from an image; pass it to upscale(), or name a degradation here"
         )
-    try:
-        return parse_degradation(value)
-    except DegradationError as exc:
-        raise SuperResError(str(exc)) from None
+    return parse_degradation(value)
 
 
 def degradation_models(family: str, scale: int | None = None) -> list[str]:

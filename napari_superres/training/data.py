@@ -95,7 +95,7 @@ def training_degradations(degradation) -> list:
     :class:`~napari_superres.degradation.Degradation`, a list of them, or the older dict form
     ``{"blur_sigma": s}`` (now: that Gaussian PSF, then binning).
     """
-    from ..degradation import BICUBIC, Degradation, DegradationError, parse_degradation
+    from ..degradation import BICUBIC, Degradation, parse_degradation
 
     if isinstance(degradation, dict):
         sigma = degradation.get("blur_sigma", 0.0)
@@ -109,10 +109,7 @@ def training_degradations(degradation) -> list:
     for d in items:
         if str(d) == "auto":
             raise SuperResError("degradation='auto' is for enlarging; training needs a named degradation")
-        try:
-            out.append(parse_degradation(d))
-        except DegradationError as exc:
-            raise SuperResError(str(exc)) from None
+        out.append(parse_degradation(d))
     return out or [BICUBIC]
 
 
