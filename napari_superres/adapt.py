@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SuperResError
+from .errors import SuperResError, opt
 
 DEFAULT_SECONDS = 120.0  # the default budget: about 2 minutes on 2 CPU cores
 MAX_STEPS = 3000  # enough for a small image to converge: the budget is a limit, not a target
@@ -68,7 +68,8 @@ def check_budget(seconds) -> float:
         s = float("nan")
     if not (s > 0) or not math.isfinite(s) or isinstance(seconds, bool):
         raise SuperResError(
-            f"the adapt budget (adapt=, --adapt, --seconds) must be a positive number of seconds, got {seconds!r}"
+            f"the adapt budget ({opt('adapt')} or {opt('seconds')}) must be a positive number of seconds, "
+            f"got {seconds!r}"
         )
     return s
 
@@ -165,7 +166,9 @@ def iter_adapt(
     if out is not None:
         out = Path(out).expanduser()
         if out.exists() and not overwrite:
-            raise SuperResError(f"{out} exists; choose another output, or pass overwrite=True (--overwrite)")
+            raise SuperResError(
+                f"{out} exists; choose another output, or to replace it: {opt('overwrite', True)}"
+            )
         if not out.parent.exists():
             raise SuperResError(f"the folder {out.parent} does not exist; create it first")
     src = open_input(image, axes)
@@ -194,7 +197,7 @@ def iter_adapt(
     except DegradationError:  # weights for a family of PSF widths: which one made this image?
         raise SuperResError(
             f"{start.name} was trained for {start.degradation}; adapting needs the image's own "
-            "degradation: pass degradation= (--degradation), e.g. 'gaussian:1.0'"
+            f"degradation, e.g. {opt('degradation', 'gaussian:1.0')}"
         ) from None
 
     # the image's planes in [0, 1] by the same kind of range the engine normalises with
@@ -235,7 +238,7 @@ def iter_adapt(
     bic = load_model("bicubic", s).module.to(dev)
     bic_psnr = _score(bic, val_pairs, s)
     best_psnr, best_state = start_psnr, None
-    opt = torch.optim.Adam(net.module.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(net.module.parameters(), lr=lr)
     loss_fn = torch.nn.functional.l1_loss
     net.module.train()
     t0 = time.perf_counter()
@@ -247,15 +250,15 @@ def iter_adapt(
             planned = max(40, min(MAX_STEPS, int(budget / max(elapsed / 20, 1e-6))))
         if step >= planned or elapsed >= budget:
             break
-        for g in opt.param_groups:
+        for g in optimizer.param_groups:
             g["lr"] = cosine_lr(lr, step, planned)
         r = np.random.default_rng([seed, step])
         gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
         lr_b, hr_b = sampler.batch(batch_size, r, gen)
         loss = loss_fn(net.module(lr_b), hr_b)
-        opt.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        optimizer.step()
         step += 1
         last = step >= planned or time.perf_counter() - t0 >= budget
         if last or (step >= 20 and step >= next_check * planned / CHECKS):
@@ -392,8 +395,8 @@ def adapt_for(src, options, seconds, out=None, overwrite: bool = False):
             path.unlink()
         else:
             raise SuperResError(
-                f"{path} holds weights adapted to another image or model; pass overwrite=True "
-                "(--overwrite) to adapt again, or choose another output"
+                f"{path} holds weights adapted to another image or model; to adapt again: "
+                f"{opt('overwrite', True)}, or choose another output"
             )
     result = None
     for msg in iter_adapt(

@@ -82,9 +82,16 @@ def evaluate_image(
 
 
 def evaluate(
-    dirs, models=("bicubic", "default"), scales=(2,), device: str = "cpu", precision: str = "fp32"
+    dirs,
+    models=("bicubic", "default"),
+    scales=(2,),
+    device: str = "cpu",
+    precision: str = "fp32",
+    progress=None,
 ) -> list[BenchResult]:
     """Run the benchmark protocol for every folder x model x scale and return the averages.
+
+    ``progress(text)``, if given, is called before each image (``"x2 Set5 espcn: image 3 of 5"``).
 
     >>> rows = evaluate(["Set5"], ["bicubic", "espcn"], [2])   # doctest: +SKIP
     >>> [(r.model, round(r.psnr, 2)) for r in rows]            # doctest: +SKIP
@@ -104,7 +111,12 @@ def evaluate(
             for name in models:
                 model = load_model(name, s).to(dev)
                 t0 = time.perf_counter()
-                vals = np.array([evaluate_image(model, img, dev, precision) for _, img in images])
+                vals = []
+                for i, (_, img) in enumerate(images, 1):
+                    if progress:
+                        progress(f"x{s} {folder.name} {name}: image {i} of {len(images)}")
+                    vals.append(evaluate_image(model, img, dev, precision))
+                vals = np.array(vals)
                 rows.append(
                     BenchResult(
                         dataset=folder.name,

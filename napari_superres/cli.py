@@ -159,9 +159,17 @@ def _cmd_upscale(a) -> None:
 
 def _cmd_isotropic(a) -> None:
     from . import isotropic as iso
+    from .events import StatusLine
+
+    line = StatusLine()
 
     def show(msg):
-        print(f"step {msg['step']}/{msg['steps']}  loss {msg['loss']:.4f}", file=sys.stderr, flush=True)
+        if msg.get("stage") == "write":
+            line(f"writing: {msg['done']} of {msg['total']} tasks", final=msg["done"] == msg["total"])
+        elif msg.get("stage") == "train":
+            line(f"training the axial model: step {msg['step']}/{msg['steps']}, loss {msg['loss']:.4f}")
+        else:
+            line.line(msg["message"])
 
     t0 = time.perf_counter()
     model = a.model
@@ -211,10 +219,11 @@ def _cmd_bench_real(a) -> None:
     models = a.model or ["default", "auto"]
     degs = a.degradation or ["bicubic", "binning", "gaussian:1.0"]
 
-    def show(msg):
-        print(msg, file=sys.stderr, flush=True)
+    from .events import StatusLine
 
+    show = StatusLine()
     rows = evaluate_real(a.real, models, degs, a.scale or [2], device=a.device, progress=show, adapt=a.adapt)
+    show(f"scored {len(rows)} rows", final=True)
     print(format_real_table(rows))
     pair = confocal_sted(a.real, models, device=a.device)
     print("\nreal x4 pair, 4x4-binned confocal (60 nm) enlarged and scored against STED (15 nm), no target:")
@@ -228,7 +237,8 @@ def _cmd_bench_real(a) -> None:
             name = r.method.split(" (")[0]
             name = DEFAULT if name == "default" else name
             if r.method.endswith("(true degradation)") and name in NAMED and NAMED[name]["trained"]:
-                path = weights_path(name, r.scale, parse_degradation(r.degradation).family)
+                deg = parse_degradation(r.degradation)
+                path = weights_path(name, r.scale, deg.family, deg.equivalent_sigma)
                 key = "real_gain_" + r.degradation.replace(":", "_")
                 text = f"{r.gain:+.2f} dB mean, worst {r.worst:+.2f} dB over bicubic on {r.images} real validation images"
                 update_metadata(path, **{key: text})
@@ -257,7 +267,11 @@ def _cmd_bench(a) -> None:
     models = a.model or ["bicubic", "default"]
     if "bicubic" not in models:
         models = ["bicubic", *models]
-    rows = evaluate(a.dirs, models, a.scale or [2], device=a.device, precision=a.precision)
+    from .events import StatusLine
+
+    show = StatusLine()
+    rows = evaluate(a.dirs, models, a.scale or [2], device=a.device, precision=a.precision, progress=show)
+    show(f"scored {len(rows)} rows", final=True)
     print(format_table(rows))
     if a.record:
         from .models import DEFAULT, NAMED, update_metadata, weights_path
@@ -344,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         globals()[COMMANDS[args.verb]](args)
     except SuperResError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.render('cli')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished chunks are kept; run the same command again to resume", file=sys.stderr)

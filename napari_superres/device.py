@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import SuperResError
+from .errors import SuperResError, opt
 
 
 def available_devices() -> list[str]:
@@ -30,11 +30,13 @@ def resolve_device(device: str | None = "auto"):
     except (RuntimeError, TypeError):
         raise SuperResError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SuperResError(f"device {device!r} asked for but no CUDA GPU is available; use --device cpu")
+        raise SuperResError(
+            f"device {device!r} asked for but no CUDA GPU is available: {opt('device', 'cpu')}"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise SuperResError(
             f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
         )
     if dev.type == "mps" and str(dev) not in available_devices():
-        raise SuperResError("device 'mps' asked for but Apple MPS is not available; use --device cpu")
+        raise SuperResError(f"device 'mps' asked for but Apple MPS is not available: {opt('device', 'cpu')}")
     return dev

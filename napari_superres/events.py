@@ -59,3 +59,62 @@ class Progress:
     @property
     def finished(self) -> bool:
         return self.stage == "done"
+
+
+def bar(done: int, total: int, width: int = 20) -> str:
+    """``[#####---------------]``: ``done`` of ``total`` as a text bar."""
+    k = int(width * min(done, total) / total) if total else 0
+    return "[" + "#" * k + "-" * (width - k) + "]"
+
+
+def duration(seconds: float) -> str:
+    """``"45 s"``, ``"3 min 12 s"``, ``"2 h 05 min"``."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class StatusLine:
+    """One line of progress on a stream (stderr by default).
+
+    On a terminal the line is rewritten in place; in a log file a line is written at the first call,
+    then at most once every ``every`` seconds, and always for ``final=True`` (so a long job shows it
+    is alive within its first seconds without flooding a log).
+    """
+
+    def __init__(self, stream=None, every: float = 5.0, quiet: bool = False):
+        import sys
+
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every, self.quiet = every, quiet
+        self.last = None
+        self.width = 0
+
+    def __call__(self, text: str, final: bool = False) -> None:
+        import time
+
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if self.tty:
+            pad = max(0, self.width - len(text))
+            self.stream.write("\r" + text + " " * pad + ("\n" if final else ""))
+            self.width = 0 if final else len(text)
+        elif final or self.last is None or now - self.last >= self.every:
+            self.stream.write(text + "\n")
+            self.last = now
+        self.stream.flush()
+
+    def line(self, text: str) -> None:
+        """A line of its own (a validation result, a warning), leaving the status line below it."""
+        if self.quiet:
+            return
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SuperResError
+from .errors import SuperResError, opt
 
 
 def _factor(src, factor) -> int:
@@ -39,7 +39,7 @@ def _factor(src, factor) -> int:
         if sz <= max(sy, sx) * 1.01:
             raise SuperResError(
                 f"the Z spacing ({sz:g}) is not coarser than XY ({sy:g} x {sx:g}): nothing to restore; "
-                "give factor= if the metadata is wrong"
+                f"give {opt('factor')} if the metadata is wrong"
             )
         factor = round(sz / max(sy, sx))
     try:
@@ -129,8 +129,8 @@ def train_axial(
         done = step + 1
         if checkpoint is not None and (done % 100 == 0 or done == steps):
             save_checkpoint(Path(checkpoint), model, opt, done, {"wall_time_s": time.perf_counter() - t0})
-        if progress is not None and (done % 25 == 0 or done == steps):
-            progress({"step": done, "steps": steps, "loss": float(loss.detach())})
+        if progress is not None and (done == start + 1 or done % 25 == 0 or done == steps):
+            progress({"stage": "train", "step": done, "steps": steps, "loss": float(loss.detach())})
     model.module.eval()
     model.metadata = {
         "arch": "axial",
@@ -218,7 +218,7 @@ def isotropic(
     outp = Path(out).expanduser()
     if outp.exists():
         if not overwrite:
-            raise SuperResError(f"output {outp} exists; pass overwrite=True (--overwrite) to replace it")
+            raise SuperResError(f"output {outp} exists; to replace it: {opt('overwrite', True)}")
         if not (outp / "zarr.json").exists():
             raise SuperResError(f"output {outp} is not a zarr store; will not delete it")
         import shutil
@@ -233,7 +233,7 @@ def isotropic(
     attrs = {
         "isotropic": {"factor": f, "model": dict(model.metadata), "input": src.path or "array in memory"}
     }
-    return write_ome(
+    args = (
         result.transpose(perm),
         outp,
         order,
@@ -244,6 +244,37 @@ def isotropic(
         src.channel_names,
         attrs,
     )
+    if progress is None:
+        return write_ome(*args)
+    with _TaskProgress(progress):
+        return write_ome(*args)
+
+
+class _TaskProgress:
+    """Reports a dask computation's finished tasks as ``{"stage": "write", "done", "total"}`` (at most
+    every half second, and at the end)."""
+
+    def __new__(cls, progress):
+        from dask.callbacks import Callback
+
+        class Reporter(Callback):
+            def _start_state(self, dsk, state):
+                self.total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+                self.done, self.shown = 0, 0.0
+                progress({"stage": "write", "done": 0, "total": self.total})
+
+            def _posttask(self, key, result, dsk, state, worker_id):
+                self.done += 1
+                now = time.perf_counter()
+                if now - self.shown >= 0.5:
+                    self.shown = now
+                    progress({"stage": "write", "done": self.done, "total": self.total})
+
+            def _finish(self, dsk, state, errored):
+                if not errored:
+                    progress({"stage": "write", "done": self.total, "total": self.total})
+
+        return Reporter()
 
 
 def axial_model(

@@ -30,7 +30,7 @@ import numpy as np
 
 from ._version import __version__
 from .engine import UpscaleOptions, build, stream_order
-from .errors import SuperResError
+from .errors import SuperResError, opt
 from .events import Progress
 from .io import OME_ORDER, open_input
 from .io.geo import enlarged
@@ -283,10 +283,10 @@ def iter_write(
                 diff = sorted(k for k in fp if old["fingerprint"].get(k) != fp[k])
                 raise SuperResError(
                     f"output {out} exists and was made with other settings ({', '.join(diff)}); "
-                    "pass overwrite=True (--overwrite) to replace it, or choose another output"
+                    f"to replace it: {opt('overwrite', True)}, or choose another output"
                 )
             raise SuperResError(
-                f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another output"
+                f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another output"
             )
         elif old.get("foreign"):
             raise SuperResError(
@@ -453,7 +453,7 @@ def iter_write_tiff(
     _refuse_input(out, src)
     if out.exists() and not overwrite:
         raise SuperResError(
-            f"output {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another"
+            f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another"
         )
     if out.exists() and out.is_dir():
         raise SuperResError(f"output {out} is a folder; choose a file name ending in .tif")

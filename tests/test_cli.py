@@ -1,5 +1,6 @@
 """The command line: one-line errors with exit status 2, nothing written; the happy paths."""
 
+import re
 import subprocess
 import sys
 
@@ -54,9 +55,12 @@ def test_upscale_a_tiff_to_ome_zarr_with_summary(tmp_path, tiff, textured):
         (["upscale", "{tiff}", "o.zarr", "--model", "espcm"], "Did you mean espcn"),
         (["upscale", "{tiff}", "o.zarr", "--model", "espcn", "--scale", "8"], "x2, x3, x4"),
         (["upscale", "tiny.tif", "o.zarr"], "needs at least"),
-        (["upscale", "nan.tif", "o.zarr", "--normalize", "1,1"], "hi > lo"),
+        (["upscale", "nan.tif", "o.zarr", "--normalize", "1,1"], "finite LO < HI"),
+        (["upscale", "nan.tif", "o.zarr", "--normalize", "0,inf"], "finite LO < HI"),
+        (["upscale", "{tiff}", "o.zarr", "--consistency", "100000"], "--consistency must be a number"),
+        (["upscale", "{tiff}", "o.zarr", "--model", "espcn+bp999999"], "(+bpN) must be 1 to 50"),
         (["upscale", "{tiff}", "{tiff}"], "is the input"),
-        (["upscale", "{tiff}", "existing"], "exists"),
+        (["upscale", "{tiff}", "existing"], "to replace it: --overwrite"),
         (["bench", "nowhere"], "does not exist"),
     ],
 )
@@ -74,6 +78,7 @@ def test_bad_input_gives_one_line_and_status_2(tmp_path, tiff, args, message):
     assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert not re.search(r"\b[a-z_]+=(True|None|'|\d| )", lines[0]), lines  # flags, not Python syntax
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 

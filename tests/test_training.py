@@ -79,7 +79,9 @@ def test_a_run_extended_with_more_steps_records_its_learning_rate_history(tmp_pa
     kw["config"] = {"features": [8, 8]}
     list(iter_train("espcn", [scene], 2, steps=4, **kw))
     assert "schedule" not in read_metadata(out)  # one setting: learning_rate and steps say it all
-    with pytest.raises(nsr.SuperResError, match="exists; choose another output, or pass overwrite=True"):
+    with pytest.raises(
+        nsr.SuperResError, match="exists; choose another output, or to replace it: overwrite=True"
+    ):
         list(iter_train("espcn", [scene], 2, steps=8, **kw))  # the finished weights are not lost
     kw["overwrite"] = True
     msgs = list(iter_train("espcn", [scene], 2, steps=8, **kw))
@@ -233,3 +235,17 @@ def test_training_refuses_auto_and_unknown_degradations(scene):
         next(iter_train("espcn", [scene], 2, degradation="auto", steps=1))
     with pytest.raises(nsr.SuperResError, match="unknown degradation 'box'"):
         next(iter_train("espcn", [scene], 2, degradation="box", steps=1))
+
+
+def test_training_shows_progress_from_its_first_step(scene, capsys):
+    """train(progress=True) prints a line at once (step, loss, rate, time left), then the validation;
+    a callable gets every progress message instead."""
+    nsr.train("espcn", [scene], 2, steps=6, batch_size=2, patch_size=12, val_every=6, progress=True)
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("step 1/6") and "loss" in first and "left" in first, err
+    assert "validation PSNR" in err and "done: 6 steps" in err
+    got = []
+    nsr.train("espcn", [scene], 2, steps=4, batch_size=2, patch_size=12, val_every=4, progress=got.append)
+    assert [m["step"] for m in got][:1] == [1] and got[-1]["step"] == 4 and "val_psnr" in got[-1]
+    assert capsys.readouterr().err == ""

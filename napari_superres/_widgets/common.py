@@ -3,6 +3,8 @@ one-line error notifications, the model lists and the degradation choices."""
 
 from __future__ import annotations
 
+import math
+
 from magicgui.widgets import Label, PushButton
 
 from ..errors import SuperResError
@@ -10,6 +12,27 @@ from ..errors import SuperResError
 NEW_NETWORK = "(new network)"
 GAUSSIAN_CHOICE = "gaussian PSF, then binning"
 DEGRADATION_CHOICES = ["bicubic", "binning", GAUSSIAN_CHOICE, "auto"]
+
+
+DOCK_WIDTH = 380  # px: beside napari's layer controls the canvas keeps well over 40 % of a 1280 px window
+
+
+def fit_dock(container, wrap=()) -> None:
+    """Keep a dock narrow: a maximum width, and labels that wrap instead of widening the window."""
+    container.native.setMaximumWidth(DOCK_WIDTH)
+    for label in wrap:
+        label.native.setWordWrap(True)
+
+
+def advanced(toggle, widgets) -> None:
+    """A check box that shows and hides the rarely changed controls (hidden at first)."""
+
+    def show(*_):
+        for w in widgets:
+            w.visible = bool(toggle.value)
+
+    toggle.changed.connect(show)
+    show()
 
 
 def degradation_value(choice: str, sigma: float) -> str:
@@ -21,7 +44,7 @@ def show_error(exc: BaseException) -> None:
     """Show an error in napari's notification area, one line."""
     from napari.utils import notifications
 
-    text = str(exc) if isinstance(exc, SuperResError) else f"{type(exc).__name__}: {exc}"
+    text = exc.render("widget") if isinstance(exc, SuperResError) else f"{type(exc).__name__}: {exc}"
     notifications.show_error(text.splitlines()[0] if text else type(exc).__name__)
 
 
@@ -32,17 +55,21 @@ def model_rows(need_weights: bool = True) -> list[dict]:
     return sorted(rows, key=lambda m: (not m["default"], not m["trained"]))  # default first, then networks
 
 
-def model_info(name: str) -> str:
+def model_info(name: str, scale: float = 2) -> str:
+    """One short line on a model: its size and its Set5 PSNR at the scale chosen (or the scales it has)."""
     for m in model_rows():
         if m["name"] == name:
-            scales = ", ".join(f"x{s}" for s in m["scales"])
-            q = ", ".join(f"x{s} {v} dB" for s, v in m["quality"].items() if v)
-            parts = [f"{m['arch']}, scales {scales}"]
-            if m["trained"]:
-                from ..models import load_model
+            if not m["trained"]:
+                return f"{m['arch']}: classical method, no training"
+            from ..models import load_model
 
-                parts.append(f"{load_model(name, m['scales'][0]).parameters:,} parameters")
-            parts.append(f"Set5 PSNR {q}" if q else "classical method, no training")
+            parts = [f"{m['arch']}, {load_model(name, m['scales'][0]).parameters:,} parameters"]
+            s = math.ceil(float(scale) - 1e-9)
+            q = str(m["quality"].get(s) or "")
+            if q:
+                parts.append(f"validation PSNR {q[4:]} dB" if q.startswith("val ") else f"Set5 x{s} {q} dB")
+            elif s not in m["scales"]:
+                parts.append("scales " + ", ".join(f"x{k}" for k in m["scales"]))
             return "; ".join(parts)
     return ""
 
@@ -105,7 +132,8 @@ class Background:
 
         def errored(exc):
             self.failed = True
-            self.status.value = "error: " + (str(exc).splitlines() or [type(exc).__name__])[0]
+            text = exc.render("widget") if isinstance(exc, SuperResError) else str(exc)
+            self.status.value = "error: " + (text.splitlines() or [type(exc).__name__])[0]
             show_error(exc)
 
         def aborted():

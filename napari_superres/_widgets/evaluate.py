@@ -16,7 +16,14 @@ from magicgui.widgets import (
 )
 
 from ..errors import SuperResError
-from .common import DEGRADATION_CHOICES, GAUSSIAN_CHOICE, degradation_value, model_rows, show_error
+from .common import (
+    DEGRADATION_CHOICES,
+    GAUSSIAN_CHOICE,
+    degradation_value,
+    fit_dock,
+    model_rows,
+    show_error,
+)
 
 
 class EvaluateWidget(Container):
@@ -59,6 +66,7 @@ class EvaluateWidget(Container):
         self.degradation.changed.connect(self._show_sigma)
         on_registry_change(self.reset_choices)
         self.rows: list[dict] = []
+        fit_dock(self, wrap=[self.status])
         self._show_sigma()
 
     def _show_sigma(self, *_):

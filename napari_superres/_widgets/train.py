@@ -25,6 +25,7 @@ from .common import (
     NEW_NETWORK,
     Background,
     degradation_value,
+    fit_dock,
     model_rows,
     show_error,
     training_progress,
@@ -39,8 +40,13 @@ class TrainWidget(Container):
         from ..models import NAMED
 
         self.viewer = napari_viewer
-        modes = ["self-supervised (degrade the images)", "LR/HR layer pair"]
-        self.mode = RadioButtons(label="data", choices=modes, value=modes[0])
+        modes = ["self-supervised", "LR/HR layer pair"]
+        self.mode = RadioButtons(
+            label="data",
+            choices=modes,
+            value=modes[0],
+            tooltip="self-supervised: pairs made by degrading the chosen images; or a matching LR and HR layer",
+        )
         self.images = Select(label="images", choices=self._image_layers)
         self.lr_layer = create_widget(annotation="napari.layers.Image", label="LR layer")
         self.hr_layer = create_widget(annotation="napari.layers.Image", label="HR layer")
@@ -53,7 +59,10 @@ class TrainWidget(Container):
             label="degradation", choices=[c for c in DEGRADATION_CHOICES if c != "auto"], value="bicubic"
         )
         self.blur = FloatSpinBox(label="PSF sigma (HR px)", value=1.0, min=0.1, max=4.0, step=0.1)
-        self.noise = CheckBox(text="noise-robust: Poisson-Gaussian noise on the LR patches")
+        self.noise = CheckBox(
+            text="noise-robust",
+            tooltip="Poisson-Gaussian noise on the LR patches: the model learns not to sharpen noise",
+        )
         self.output = FileEdit(label="save as .safetensors", mode="w", filter="*.safetensors", value="")
         self.run_button = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -78,6 +87,7 @@ class TrainWidget(Container):
             ]
         )
         self.job = Background(self.run_button, self.cancel_button, self.status)
+        fit_dock(self, wrap=[self.status])
         self.mode.changed.connect(self._show_mode)
         self.degradation.changed.connect(self._show_mode)
         self.run_button.changed.connect(self.train)
@@ -137,6 +147,7 @@ class TrainWidget(Container):
 
     def train(self, *_):
         from ..training import iter_train
+        from ..training.loop import progress_line
 
         try:
             kw = self.settings()
@@ -161,17 +172,10 @@ class TrainWidget(Container):
             msg = dict(msg, total=msg.get("steps", 0), done=msg.get("step", 0))
             if msg.get("loss") is not None:
                 self.history.append(msg)
-            parts = [f"step {msg.get('step', 0)} of {msg.get('steps', 0)}"]
-            if msg.get("loss") is not None:
-                parts.append(f"loss {msg['loss']:.4f}")
             val = msg.get("val_psnr") or next(
                 (m["val_psnr"] for m in reversed(self.history) if m.get("val_psnr")), None
             )
-            if val:
-                parts.append(f"validation PSNR {val:.2f} dB")
-            if msg.get("message"):
-                parts.append(msg["message"])
-            return ", ".join(parts)
+            return progress_line(dict(msg, val_psnr=val))
 
         def done(last):
             from ..models import register

@@ -18,12 +18,14 @@ from magicgui.widgets import (
     create_widget,
 )
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 from .common import (
     DEGRADATION_CHOICES,
     GAUSSIAN_CHOICE,
     Background,
+    advanced,
     degradation_value,
+    fit_dock,
     model_info,
     model_rows,
     show_error,
@@ -49,11 +51,12 @@ class UpscaleWidget(Container):
         self.degradation = ComboBox(label="degradation", choices=DEGRADATION_CHOICES, value="bicubic")
         self.sigma = FloatSpinBox(label="PSF sigma (output px)", value=1.0, min=0.1, max=4.0, step=0.1)
         self.consistency = SpinBox(label="consistency steps", value=0, min=0, max=30)
-        self.ensemble = CheckBox(text="self-ensemble: mean of 8 flips and turns (8x the time)")
+        self.ensemble = CheckBox(text="self-ensemble (8 flips and turns, 8x time)")
         self.nodata = LineEdit(label="nodata (empty: none)", value="")
         self.output = FileEdit(label="output .ome.zarr / .tif", mode="w", filter="*.zarr *.tif", value="")
-        self.overwrite = CheckBox(text="overwrite an output made with other settings")
-        self.adapt = CheckBox(text="adapt the model to this image first (up to 2 min)")
+        self.overwrite = CheckBox(text="overwrite", tooltip="replace an output made with other settings")
+        self.adapt = CheckBox(text="adapt to this image first (up to 2 min)")
+        self.more = CheckBox(text="advanced options")
         self.preview_button = PushButton(text="Preview (lazy layer)")
         self.run_button = PushButton(text="Write to zarr")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -66,12 +69,13 @@ class UpscaleWidget(Container):
                 self.scale,
                 self.degradation,
                 self.sigma,
+                self.adapt,
+                self.more,
                 self.device,
                 self.tile,
                 self.normalize,
                 self.consistency,
                 self.ensemble,
-                self.adapt,
                 self.nodata,
                 self.output,
                 self.overwrite,
@@ -82,8 +86,13 @@ class UpscaleWidget(Container):
             ]
         )
         self.job = Background(self.run_button, self.cancel_button, self.status)
+        advanced(
+            self.more, [self.device, self.tile, self.normalize, self.consistency, self.ensemble, self.nodata]
+        )
+        fit_dock(self, wrap=[self.info, self.status])
         self.model.changed.connect(self._show_info)
         self.degradation.changed.connect(self._show_info)
+        self.scale.changed.connect(self._show_info)
         self.preview_button.changed.connect(self.preview)
         self.run_button.changed.connect(self.write)
         on_registry_change(self.reset_choices)
@@ -96,7 +105,7 @@ class UpscaleWidget(Container):
     def _show_info(self, *_):
         self.sigma.visible = self.degradation.value == GAUSSIAN_CHOICE
         try:
-            self.info.value = model_info(self.model.value) if self.model.value else ""
+            self.info.value = model_info(self.model.value, self.scale.value) if self.model.value else ""
         except SuperResError as exc:
             self.info.value = str(exc)
 
@@ -133,7 +142,9 @@ class UpscaleWidget(Container):
         try:  # checks the model has this scale (and weights for this degradation)
             load_model(model, options.model_scale, degradation=None if degradation == "auto" else degradation)
         except SuperResError as exc:
-            raise SuperResError(f"{exc} (widget: choose another 'model' or 'degradation')") from None
+            raise SuperResError(
+                f"{exc.args[0]} (choose another {opt('model')} or {opt('degradation')})"
+            ) from None
         return layer, options
 
     # ---- actions

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..degradation import Degradation, parse_degradation
-from ..errors import SuperResError
-from ..models import DEFAULT_ITERATIONS
+from ..errors import SuperResError, opt
+from ..models import DEFAULT_ITERATIONS, MAX_ITERATIONS
 
 PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
@@ -54,10 +54,12 @@ class UpscaleOptions:
         put("consistency", check_consistency(self.consistency))
         put("nodata", check_nodata(self.nodata))
         if self.precision not in PRECISIONS:
-            raise SuperResError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise SuperResError(
+                f"{opt('precision')} must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         b = self.batch
         if b is not None and (isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1):
-            raise SuperResError(f"batch must be a whole number of tiles (1 or more), got {b!r}")
+            raise SuperResError(f"{opt('batch')} must be a whole number of tiles (1 or more), got {b!r}")
         put("degradation", check_degradation(self.degradation))
 
     @property
@@ -79,9 +81,9 @@ def check_scale(scale) -> float:
     try:
         s = float(scale)
     except (TypeError, ValueError):
-        raise SuperResError(f"scale must be a number above 1 and at most 8, got {scale!r}") from None
+        raise SuperResError(f"{opt('scale')} must be a number above 1 and at most 8, got {scale!r}") from None
     if not (1 < s <= 8) or not math.isfinite(s):
-        raise SuperResError(f"scale must be above 1 and at most 8, got {scale!r}")
+        raise SuperResError(f"{opt('scale')} must be above 1 and at most 8, got {scale!r}")
     return s
 
 
@@ -93,7 +95,7 @@ def check_nodata(nodata, dtype=None):
     try:
         v = float(nodata)
     except (TypeError, ValueError):
-        raise SuperResError(f"nodata must be a number, got {nodata!r}") from None
+        raise SuperResError(f"{opt('nodata')} must be a number, got {nodata!r}") from None
     if math.isnan(v):
         return None  # NaN pixels are always treated as missing
     if dtype is None:
@@ -103,7 +105,7 @@ def check_nodata(nodata, dtype=None):
         info = np.iinfo(dt)
         if not (info.min <= v <= info.max) or not v.is_integer():
             raise SuperResError(
-                f"nodata {nodata!r} cannot occur in {dt} data (values {info.min} to {info.max}); "
+                f"{opt('nodata')} {nodata!r} cannot occur in {dt} data (values {info.min} to {info.max}); "
                 "give the value the file uses for missing pixels"
             )
         return int(v)
@@ -118,14 +120,16 @@ def check_normalize(normalize):
             parts = normalize.split(",")
             if len(parts) == 2:
                 return check_normalize(tuple(parts))
-            raise SuperResError(f"normalize must be 'auto', None or a (lo, hi) pair, got {normalize!r}")
+            raise SuperResError(f"{opt('normalize')} must be auto, none or a LO,HI pair, got {normalize!r}")
         return "auto"
     try:
         lo, hi = (float(v) for v in normalize)
     except (TypeError, ValueError):
-        raise SuperResError(f"normalize must be 'auto', None or a (lo, hi) pair, got {normalize!r}") from None
-    if not hi > lo:
-        raise SuperResError(f"normalize range needs hi > lo, got ({lo}, {hi})")
+        raise SuperResError(
+            f"{opt('normalize')} must be auto, none or a LO,HI pair, got {normalize!r}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise SuperResError(f"{opt('normalize')} range needs finite LO < HI, got {lo:g},{hi:g}")
     return (lo, hi)
 
 
@@ -138,7 +142,7 @@ def check_tile(tile) -> int | None:
     except (TypeError, ValueError):
         t = 0
     if t < 1 or t != tile or isinstance(tile, bool):
-        raise SuperResError(f"tile must be a positive number of input pixels, got {tile!r}")
+        raise SuperResError(f"{opt('tile')} must be a positive number of input pixels, got {tile!r}")
     return t
 
 
@@ -152,8 +156,11 @@ def check_consistency(consistency) -> int:
         n = int(consistency)
     except (TypeError, ValueError):
         n = -1
-    if n < 0 or n != consistency:
-        raise SuperResError(f"consistency must be True, False or a number of steps, got {consistency!r}")
+    if n < 0 or n != consistency or n > MAX_ITERATIONS:
+        raise SuperResError(
+            f"{opt('consistency')} must be a number of back-projection steps from 0 to {MAX_ITERATIONS}, "
+            f"got {consistency!r}"
+        )
     return n
 
 

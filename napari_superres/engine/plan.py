@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 from ..io import SourceImage, open_input
 from ..normalize import HIGH_PERCENTILE, LOW_PERCENTILE, fixed_range
 from .options import UpscaleOptions, check_nodata
@@ -220,7 +220,7 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
             f"model {mdl.name!r} enlarges along one axis only; use napari_superres.isotropic for Z stacks"
         )
     if mdl.scale != n:
-        raise SuperResError(f"model {mdl.name!r} enlarges x{mdl.scale}, not x{n}; pass scale={mdl.scale}")
+        raise SuperResError(f"model {mdl.name!r} enlarges x{mdl.scale}, not x{n}: {opt('scale', mdl.scale)}")
     if o.consistency:
         from ..models.wrappers import with_consistency
 
@@ -229,14 +229,17 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
     dev = resolve_device(o.device)
     precision = o.precision
     if precision == "fp16" and dev.type == "cpu":
-        raise SuperResError("fp16 runs on GPUs; on the CPU use precision='bf16' or 'fp32'")
+        raise SuperResError(f"fp16 runs on GPUs; on the CPU: {opt('precision', 'bf16')} (or fp32)")
     batch = auto_batch(dev) if o.batch is None else o.batch
     mdl.to(dev)
     if src.dtype.kind not in "biuf":
         raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
     norm = o.normalize
     if norm is None and src.dtype.kind != "f":
-        raise SuperResError("normalize=None passes float32 values through and needs float input; use 'auto'")
+        raise SuperResError(
+            f"{opt('normalize', None)} passes float32 values through and needs float input: "
+            f"{opt('normalize', 'auto')}"
+        )
     shape, axes_s = src.shape, src.axes
     y_ax, x_ax = axes_s.index("Y"), axes_s.index("X")
     H, W = shape[y_ax], shape[x_ax]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 from ..io import ChunkCache, open_input
 from ..models import load_model
 from ..normalize import cast_back, robust_range
@@ -183,7 +183,7 @@ def forward(model, x, halo: int, precision: str = "fp32"):
     if n < 2 * halo + 16:
         raise SuperResError(
             f"the device ran out of memory on a {x.shape[-2]}x{x.shape[-1]} tile even after splitting; "
-            "use a smaller tile= or device='cpu'"
+            f"use a smaller {opt('tile')} or {opt('device', 'cpu')}"
         )
     mid = n // 2
     top = forward(model, x.narrow(axis, 0, mid + halo), halo, precision).narrow(axis, 0, mid * s)

@@ -12,7 +12,7 @@ ModelTransformation tag) are supported: enlarging divides the linear part by ``s
 
 from __future__ import annotations
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 
 GEOKEY_RASTER_TYPE = 1025  # GTRasterTypeGeoKey: 1 = area, 2 = point
 
@@ -55,7 +55,7 @@ def _parse_nodata(text) -> float:
         return float(str(text).strip().strip("\x00"))
     except ValueError:
         raise SuperResError(
-            f"the GDAL_NODATA tag {text!r} is not a number; fix the file or pass nodata="
+            f"the GDAL_NODATA tag {text!r} is not a number; fix the file or give {opt('nodata')}"
         ) from None
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8"}
@@ -90,7 +90,7 @@ def infer_axes(shape) -> str:
     guesses = {3: "ZYX", 4: "TZYX", 5: "TCZYX"}
     if nd not in guesses:
         raise SuperResError(
-            f"cannot infer axes of a {nd}-D array with shape {tuple(shape)}; pass axes= such as 'TCZYX'"
+            f"cannot infer axes of a {nd}-D array with shape {tuple(shape)}: {opt('axes', 'TCZYX')} or the like"
         )
     return guesses[nd]
 

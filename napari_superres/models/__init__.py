@@ -23,6 +23,7 @@ from .spec import (
     DEFAULT,
     DEFAULT_ITERATIONS,
     ENSEMBLE_SUFFIX,
+    MAX_ITERATIONS,
     NAMED,
     SRModel,
     architecture,
@@ -31,6 +32,7 @@ from .spec import (
 )
 from .weights import (
     WEIGHTS_DIR,
+    gaussian_widths,
     read_metadata,
     save_weights,
     shipped_scales,
@@ -42,6 +44,7 @@ from .weights import (
 __all__ = [
     "DEFAULT",
     "DEFAULT_ITERATIONS",
+    "MAX_ITERATIONS",
     "ENSEMBLE_SUFFIX",
     "NAMED",
     "USER",
@@ -62,4 +65,5 @@ __all__ = [
     "trained_degradation",
     "update_metadata",
     "weights_path",
+    "gaussian_widths",
 ]

@@ -13,8 +13,8 @@ import difflib
 from pathlib import Path
 
 from ..degradation import FAMILIES, parse_degradation
-from ..errors import SuperResError
-from .spec import DEFAULT, ENSEMBLE_SUFFIX, NAMED, SRModel, architecture, build
+from ..errors import SuperResError, opt
+from .spec import DEFAULT, ENSEMBLE_SUFFIX, MAX_ITERATIONS, NAMED, SRModel, architecture, build
 from .weights import from_safetensors, read_metadata, shipped_scales, weights_path
 
 # Models a user trained or added in this session, by name: weights files (see :func:`register`).
@@ -73,7 +73,7 @@ def degradation_models(family: str, scale: int | None = None) -> list[str]:
         name
         for name, entry in NAMED.items()
         if entry["trained"]
-        and (shipped_scales(name, family) if scale is None else weights_path(name, scale, family).exists())
+        and (scale in shipped_scales(name, family) if scale is not None else shipped_scales(name, family))
     ]
 
 
@@ -123,6 +123,10 @@ def load_model(
             )
     base, sep, steps = key.rpartition("+bp")
     if sep and steps.isdigit() and base:  # "espcn+bp5": the model, then 5 back-projection steps
+        if not 0 < int(steps) <= MAX_ITERATIONS:
+            raise SuperResError(
+                f"{key!r}: back-projection steps (+bpN) must be 1 to {MAX_ITERATIONS}, got {int(steps)}"
+            )
         from .wrappers import with_consistency
 
         told = deg if degradation is not None else None  # unsaid: the weights' own degradation
@@ -141,7 +145,7 @@ def load_model(
             model.origin = key if len(config) == len(entry["config"]) else None
             model.degradation = str(deg)
             return model
-        path = weights_path(key, scale, deg.family)
+        path = weights_path(key, scale, deg.family, deg.equivalent_sigma)
         if not path.exists():
             if deg.family != "bicubic" and weights_path(key, scale).exists():
                 have = degradation_models(deg.family, scale)
@@ -164,7 +168,7 @@ def load_model(
         model.origin = str(USER[key])
         if model.scale != check_model_scale(scale):
             raise SuperResError(
-                f"model {key!r} enlarges x{model.scale}, not x{scale}; pass scale={model.scale}"
+                f"model {key!r} enlarges x{model.scale}, not x{scale}: {opt('scale', model.scale)}"
             )
         return model
     path = Path(key).expanduser()

@@ -23,6 +23,7 @@ from ..errors import SuperResError
 
 ENSEMBLE_SUFFIX = "+x8"  # NAME+x8: self-ensemble (models/wrappers.py), parsed without importing torch
 DEFAULT_ITERATIONS = 5  # back-projection steps of consistency=True (models/wrappers.py)
+MAX_ITERATIONS = 50  # beyond this back-projection has long converged; more only costs time
 ARCH_PACKAGE = Path(__file__).parent / "arch"
 
 

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from ..degradation import BICUBIC, Degradation, DegradationError, parse_degradation
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 from .blocks import BicubicUpsample
 from .spec import DEFAULT_ITERATIONS
 from .spec import ENSEMBLE_SUFFIX as SUFFIX
@@ -134,7 +134,7 @@ def with_consistency(model, iterations: int = DEFAULT_ITERATIONS, degradation: D
     except DegradationError:  # weights trained for a family of PSF widths: which one is the image's?
         raise SuperResError(
             f"{model.name} was trained for {model.degradation}; back-projection needs the image's own "
-            "degradation: pass degradation= (--degradation), e.g. 'gaussian:1.0'"
+            f"degradation, e.g. {opt('degradation', 'gaussian:1.0')}"
         ) from None
     config = {**model.config, "consistency_iterations": iterations}
     if deg != BICUBIC:  # recorded only when not the default, so older outputs keep their fingerprint

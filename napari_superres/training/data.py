@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 
 
 def _image_files(path: Path) -> list[Path]:
@@ -36,7 +36,7 @@ def _to_unit_planes(arr: np.ndarray, channel: str) -> list[np.ndarray]:
     if channel == "y" and (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4))):
         if a.dtype != np.uint8:
             raise SuperResError(
-                "channel='y' expects 8-bit RGB or grey images; use channel='raw' for other data"
+                f"{opt('channel', 'y')} expects 8-bit RGB or grey images; for other data: {opt('channel', 'raw')}"
             )
         return [(rgb_to_y(a) / 255.0).astype(np.float32)]
     rng = fixed_range(a.dtype) or robust_range(a[tuple(slice(None, None, max(1, s // 512)) for s in a.shape)])
@@ -108,7 +108,9 @@ def training_degradations(degradation) -> list:
     out = []
     for d in items:
         if str(d) == "auto":
-            raise SuperResError("degradation='auto' is for enlarging; training needs a named degradation")
+            raise SuperResError(
+                f"{opt('degradation', 'auto')} is for enlarging; training needs a named degradation"
+            )
         out.append(parse_degradation(d))
     return out or [BICUBIC]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 from ..models import NAMED, USER, build, load_model, save_weights, shipped_scales
 from .checkpoint import cosine_lr, extend_schedule, load_checkpoint, save_checkpoint, schedule_text
 from .data import (
@@ -148,7 +148,7 @@ def iter_train(
         raise SuperResError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     if out is not None and Path(out).exists() and not overwrite:  # checked before hours of training
         raise SuperResError(
-            f"{out} exists; choose another output, or pass overwrite=True (--overwrite) to replace it"
+            f"{out} exists; choose another output, or to replace it: {opt('overwrite', True)}"
         )
     degs = training_degradations(degradation)
     noise_spec = training_noise(noise, degradation)
@@ -158,7 +158,9 @@ def iter_train(
         from ..realdata import training_planes
 
         if lr_data is not None:
-            raise SuperResError("real_data (--real) adds synthetic pairs; it cannot be combined with lr_data")
+            raise SuperResError(
+                f"{opt('real_data')} adds synthetic pairs; it cannot be combined with LR/HR pairs"
+            )
         real = training_planes(real_data)
         images = images + real
         data_description = (data_description or describe(data)) + (
@@ -208,13 +210,13 @@ def iter_train(
         None if lr_data is not None else noise_spec,
         GAIN_RANGE if gain else None,
     )
-    opt = torch.optim.Adam(model.module.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.module.parameters(), lr=lr)
     start, info = 0, {"wall_time_s": 0.0}
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
     if ckpt is not None and ckpt.exists():
-        start, info = load_checkpoint(ckpt, model, opt, dev)
+        start, info = load_checkpoint(ckpt, model, optimizer, dev)
         if start > steps:
             raise SuperResError(
                 f"checkpoint {ckpt} is at step {start}, past steps={steps}; "
@@ -236,16 +238,18 @@ def iter_train(
     if dev.type == "cuda":  # one patch shape throughout: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
     try:
+        shown = run_start = time.perf_counter()
         for step in range(start, steps):
-            for g in opt.param_groups:  # cosine decay to 1% of lr: a pure function of step, so resume-safe
+            # cosine decay to 1% of lr: a pure function of step, so resume-safe
+            for g in optimizer.param_groups:
                 g["lr"] = cosine_lr(lr, step, steps)
             rng = np.random.default_rng([seed, step])
             gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
             lr_b, hr_b = sampler.batch(batch_size, rng, gen)
             loss_t = loss_fn(model.module(lr_b.to(memory_format=fmt)), hr_b)
-            opt.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             loss_t.backward()
-            opt.step()
+            optimizer.step()
             # the running loss stays on the device: reading it each step would stall a GPU on every step
             lv = loss_t.detach()
             loss_avg = lv if loss_avg is None else loss_avg.mul(0.98).add_(lv, alpha=0.02)
@@ -261,9 +265,18 @@ def iter_train(
                     "schedule": schedule,
                     "loss": loss,
                 }
-                save_checkpoint(ckpt, model, opt, done, info)
-            if done % 50 == 0 or "val_psnr" in msg or done == steps:
-                yield {**msg, "loss": float(loss_avg)}
+                save_checkpoint(ckpt, model, optimizer, done, info)
+            # a message after the first step, then every 50 steps or second (whichever comes first)
+            now = time.perf_counter()
+            if (
+                done == start + 1
+                or done % 50 == 0
+                or now - shown >= 1.0
+                or "val_psnr" in msg
+                or done == steps
+            ):
+                shown = now
+                yield {**msg, "loss": float(loss_avg), "elapsed": now - run_start, "started_at": start}
     finally:  # also when the caller stops early (Cancel closes this generator)
         torch.backends.cudnn.benchmark = benchmark_was
     wall = time.perf_counter() - t0
@@ -309,7 +322,27 @@ def iter_train(
     yield {"step": steps, "steps": steps, "done": True, "model": model, "val_psnr": val_psnr, "out": out}
 
 
-def train(arch: str = "espcn", data: Any = None, scale: int = 2, *, progress: bool = False, **kwargs):
+def progress_line(msg: dict) -> str:
+    """One progress line of a training message: step, bar, loss, validation PSNR, rate and time left."""
+    from ..events import bar, duration
+
+    step, steps = msg.get("step", 0), msg.get("steps", 0)
+    parts = [f"step {step}/{steps} {bar(step, steps)}"]
+    if msg.get("loss") is not None:
+        parts.append(f"loss {msg['loss']:.4f}")
+    if msg.get("val_psnr") is not None:
+        parts.append(f"validation PSNR {msg['val_psnr']:.2f} dB")
+    ran = step - msg.get("started_at", 0)
+    if msg.get("elapsed") and ran > 0:
+        rate = ran / msg["elapsed"]
+        parts.append(f"{rate:.1f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s/step")
+        parts.append(f"{duration((steps - step) / rate)} left")
+    if msg.get("message"):
+        parts.append(msg["message"])
+    return ", ".join(parts)
+
+
+def train(arch: str = "espcn", data: Any = None, scale: int = 2, *, progress=False, **kwargs):
     """Train or fine-tune a model and return it (an :class:`~napari_superres.models.SRModel`).
 
     Parameters
@@ -351,17 +384,28 @@ def train(arch: str = "espcn", data: Any = None, scale: int = 2, *, progress: bo
     loss : {"l1", "l2"}
         Pixel loss: L1 (default) or L2, the mean squared error that PSNR measures (what it did
         for a trained edsr-lite is in docs/training.md).
+    progress : bool or callable
+        ``True``: a progress line on stderr (step, bar, loss, validation PSNR, rate, time left),
+        within a step of starting; a callable: called with each progress dict of
+        :func:`iter_train` (``step``, ``steps``, ``loss``, ``val_psnr``, ``elapsed``) instead.
     """
+    from ..events import StatusLine
+
+    show = progress if callable(progress) else StatusLine() if progress else None
     last = {}
     for msg in iter_train(arch, data, scale, **kwargs):
         last = msg
-        if progress and not msg.get("done") and ("val_psnr" in msg or "message" in msg):
-            parts = [f"step {msg['step']}/{msg['steps']}"]
-            if msg.get("loss") is not None:
-                parts.append(f"loss {msg['loss']:.4f}")
-            if msg.get("val_psnr") is not None:
-                parts.append(f"val PSNR {msg['val_psnr']:.2f} dB")
-            if "message" in msg:
-                parts.append(msg["message"])
-            print("  ".join(parts), flush=True)
+        if show is None or msg.get("done"):
+            continue
+        if callable(progress):
+            progress(msg)
+        elif "val_psnr" in msg or "message" in msg:  # kept as lines of their own in a terminal
+            show.line(progress_line(msg))
+        else:
+            show(progress_line(msg))
+    if isinstance(show, StatusLine):
+        show(
+            f"done: {last.get('step', 0)} steps" + (f", saved {last['out']}" if last.get("out") else ""),
+            final=True,
+        )
     return last["model"]
