@@ -47,8 +47,9 @@ def register(path, name=None):
     return _register(path, name)
 
 
-def load_model(name_or_path="default", scale=2, config=None, degradation=None):
-    """A model by name or weights file; ``degradation=`` loads its weights trained for that degradation."""
+def load_model(name_or_path="default", scale=None, config=None, degradation=None):
+    """A model by name or weights file (``scale``: 2 for named models; a weights file that does not show
+    its scale needs it said); ``degradation=`` loads its weights trained for that degradation."""
     from .models import load_model as _load_model
 
     return _load_model(name_or_path, scale, config, degradation)

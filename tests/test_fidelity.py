@@ -111,6 +111,25 @@ def test_geotiff_georeference_and_nodata(scene, tmp_path):
     prov = _attrs(out)["napari_superres"]["provenance"]
     assert prov["georeference"]["transform"] == [5.0, 0.0, 500000.0, 0.0, -5.0, 4100000.0]
     assert prov["georeference"]["geokey_directory"][-1] == 32633 and prov["nodata"] == 0
+    axes = _attrs(out)["ome"]["multiscales"][0]["axes"]  # UTM: the axes are in metres
+    assert [(a["name"], a.get("unit")) for a in axes] == [("y", "meter"), ("x", "meter")]
+
+
+def test_an_uncalibrated_image_stays_uncalibrated(tmp_path, rng):
+    """A TIFF without a resolution unit: the outputs carry a pixel scale of the input's pixels, never
+    an invented micrometre (OME-XML reads a size without a unit as micrometres)."""
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, rng.integers(0, 60000, (40, 48)).astype(np.uint16))
+    assert open_input(path).units == {}
+    nsr.upscale(path, "bicubic", 2, out=tmp_path / "o.ome.tif")
+    with tifffile.TiffFile(tmp_path / "o.ome.tif") as tf:
+        pixels = tf.ome_metadata.split("<Pixels ")[1].split(">")[0]
+    assert 'PhysicalSizeX="0.5"' in pixels and 'PhysicalSizeXUnit="pixel"' in pixels
+    back = open_input(tmp_path / "o.ome.tif")
+    assert back.scale == [0.5, 0.5] and not any(back.units.values())
+    nsr.upscale(path, "bicubic", 2, out=tmp_path / "o.ome.zarr")
+    axes = _attrs(tmp_path / "o.ome.zarr")["ome"]["multiscales"][0]["axes"]
+    assert all("unit" not in a for a in axes)
 
 
 def test_nodata_fill_keeps_ringing_out(scene):

@@ -197,3 +197,17 @@ def test_real_spandrel_loads_a_real_esrgan_compact_network(tmp_path):
     assert m.scale == 2 and m.arch.startswith("spandrel:") and spandrel.__version__
     img = np.random.default_rng(2).random((40, 36)).astype(np.float32)
     assert nsr.upscale(img, m, 2, normalize=None).compute().shape == (80, 72)
+
+
+def test_a_network_that_works_at_any_scale_needs_the_scale_said(tmp_path):
+    """SRCNN-family tensors do not show the scale they were trained for: without scale= loading
+    refuses in one line instead of assuming x2; with it, it loads at that scale."""
+    m = _random("srcnn", 3)
+    f = tmp_path / "srcnn_from_elsewhere.pth"
+    torch.save(m.module.state_dict(), f)
+    with pytest.raises(SuperResError, match="tensors do not say which it was trained for: give scale"):
+        nsr.load_model(f)
+    assert nsr.load_model(f, scale=3).scale == 3
+    espcn = _random("espcn", 3)  # a sub-pixel tail shows its scale: no need to say it
+    torch.save(espcn.module.state_dict(), tmp_path / "espcn.pth")
+    assert nsr.load_model(tmp_path / "espcn.pth").scale == 3

@@ -88,6 +88,9 @@ def test_upscale_widget_writes_placed_layer(make_napari_viewer, qtbot, tmp_path,
     assert [str(u) for u in new.units] == ["micrometer"] * 3
     assert tuple(new.contrast_limits) == tuple(layer.contrast_limits)
     assert "done" in w.status.value
+    w.write()  # the same output again: nothing to compute, and its layer is replaced, not duplicated
+    _wait(qtbot, w.job)
+    assert [ly.name for ly in viewer.layers] == ["cells", "cells x2 (espcn)"]
 
 
 def test_upscale_cancel_keeps_chunks_and_run_resumes(make_napari_viewer, qtbot, tmp_path, stack, monkeypatch):
@@ -313,6 +316,10 @@ def test_writer_and_reader_round_trip(make_napari_viewer, tmp_path, stack):
     ((data, kwargs, kind),) = reader(str(path))
     assert kind == "image" and kwargs["scale"] == [2.0, 0.5, 0.5] and kwargs["axis_labels"] == ["z", "y", "x"]
     assert get_reader(str(tmp_path)) is None  # a plain folder is someone else's
+    # napari offers every folder reader for a folder (npe2 ignores patterns for folders) and its
+    # viewer.open() takes its own by default: ours is named, and places the levels by their metadata
+    (opened,) = viewer.open(path, plugin=PLUGIN)
+    np.testing.assert_allclose(opened.scale, [2.0, 0.5, 0.5])
 
 
 def test_reader_puts_rgb_back(tmp_path):

@@ -246,8 +246,10 @@ class UpscaleWidget(Container):
         levels = written_levels(layer, out_path)
         kw = layer_kwargs(layer, float(scale), model)
         kw["metadata"]["napari_superres"]["path"] = str(out_path)
-        for old in list(self.viewer.layers):  # the written result replaces its lazy preview
-            if old.name == kw["name"] and "path" not in old.metadata.get("napari_superres", {"path": 0}):
+        # the written result replaces its lazy preview, and the layer of an earlier write to this output
+        for old in list(self.viewer.layers):
+            ours = old.metadata.get("napari_superres")
+            if old.name == kw["name"] and isinstance(ours, dict) and ours.get("path", str(out_path)) == str(out_path):
                 self.viewer.layers.remove(old)
         new = self.viewer.add_image(
             levels if len(levels) > 1 else levels[0], multiscale=len(levels) > 1, **kw

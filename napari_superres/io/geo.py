@@ -15,6 +15,25 @@ from __future__ import annotations
 from ..errors import SuperResError, opt
 
 GEOKEY_RASTER_TYPE = 1025  # GTRasterTypeGeoKey: 1 = area, 2 = point
+GEOKEY_MODEL_TYPE = 1024  # GTModelTypeGeoKey: 1 = projected, 2 = geographic (degrees), 3 = geocentric
+GEOKEY_LINEAR_UNITS = 3076  # ProjLinearUnitsGeoKey: an EPSG unit code
+LINEAR_UNITS = {9001: "meter", 9002: "foot", 9003: "foot", 9036: "kilometer"}  # EPSG codes -> OME-NGFF
+
+
+def linear_unit(geo: dict | None) -> str | None:
+    """The ground unit of a projected GeoTIFF's pixel size (OME-NGFF spelling: "meter", ...); None
+    for a geographic CRS (degrees are no length) or when the GeoKeys do not say."""
+    keys = (geo or {}).get("geokey_directory")
+    if not keys:
+        return None
+    values = {}
+    for n in range(keys[3]):
+        key, loc, _, value = keys[4 + 4 * n : 8 + 4 * n]
+        if loc == 0:
+            values[key] = value
+    if GEOKEY_LINEAR_UNITS in values:
+        return LINEAR_UNITS.get(values[GEOKEY_LINEAR_UNITS])
+    return "meter" if values.get(GEOKEY_MODEL_TYPE) == 1 else None  # projected CRSs default to metres
 
 
 def read_geotiff(page) -> dict | None:

@@ -227,7 +227,7 @@ def _open_tiff(path: Path):
     import tifffile
     import zarr
 
-    from .geo import pixel_size, read_geotiff
+    from .geo import linear_unit, pixel_size, read_geotiff
 
     try:
         with tifffile.TiffFile(path) as tf:
@@ -256,6 +256,9 @@ def _open_tiff(path: Path):
     if geo and "transform" in geo:  # ground units per pixel; the full georeference travels in src.geo
         sy, sx = pixel_size(geo["transform"])
         scale[axes.index("Y")], scale[axes.index("X")] = sy, sx
+        ground = linear_unit(geo)
+        if ground and not (units.get("Y") or units.get("X")):
+            units["Y"] = units["X"] = ground
     src = SourceImage(
         arr, axes, scale, None, units, meta.get("channel_names"), path=str(path), name=path.name.split(".")[0]
     )

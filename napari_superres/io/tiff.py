@@ -55,12 +55,16 @@ def _ome_metadata(axes: str, scale: list, units: dict, channel_names) -> dict:
     for a, v in zip(axes, scale):
         if a in "XYZ":
             meta[f"PhysicalSize{a}"] = float(v)
-            if units.get(a):
-                meta[f"PhysicalSize{a}Unit"] = {
-                    "micrometer": "µm",
-                    "nanometer": "nm",
-                    "millimeter": "mm",
-                }.get(units[a], units[a])
+            # OME-XML reads a size without a unit as micrometres: an uncalibrated image's pixel
+            # scale is written in pixels (of the input), so no physical size is invented
+            unit = units.get(a) or "pixel"
+            meta[f"PhysicalSize{a}Unit"] = {
+                "micrometer": "µm",
+                "nanometer": "nm",
+                "millimeter": "mm",
+                "meter": "m",
+                "kilometer": "km",
+            }.get(unit, unit)
         elif a == "T":
             meta["TimeIncrement"] = float(v)
     if channel_names:

@@ -20,7 +20,7 @@ import json
 import warnings
 from pathlib import Path
 
-from ..errors import SuperResError
+from ..errors import SuperResError, opt
 from .spec import NAMED, SRModel, architecture, architectures, build
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
@@ -124,13 +124,23 @@ def detect(state: dict, scale: int):
     return None
 
 
-def load_state_dict_file(path: Path, scale: int, config: dict | None = None):
+def load_state_dict_file(path: Path, scale: int, config: dict | None = None, scale_given: bool = True):
     """A model from a weights file without our metadata: one of ours by detection, else via spandrel.
 
     ``config`` states options the tensors do not show (``{"skip": True}``, DRRN's ``units``, ...);
-    it is checked against the detected architecture and must fit the tensors."""
+    it is checked against the detected architecture and must fit the tensors. A network whose tensors
+    do not show its scale (pre-upsampling: SRCNN, VDSR, DRRN) needs ``scale`` said
+    (``scale_given``): a guess would enlarge by the wrong factor without a word."""
     state = read_state_dict(path)
     found = detect(state, scale)
+    if found is not None and not scale_given:
+        arch, s = found[0], found[1]
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        if any(s2 == s + 1 for s2, _ in architecture(arch).get("detect", lambda *_: [])(shapes, s + 1)):
+            raise SuperResError(
+                f"{path.name} holds a {arch} network, which works at any scale, so its tensors do not "
+                f"say which it was trained for: give {opt('scale')} (2, 3, 4, ...)"
+            )
     if found is None:
         if config:
             raise SuperResError(

@@ -79,7 +79,7 @@ def degradation_models(family: str, scale: int | None = None) -> list[str]:
 
 def load_model(
     name_or_path: str | Path | SRModel = "default",
-    scale: int = 2,
+    scale: int | None = None,
     config: dict | None = None,
     degradation=None,
 ) -> SRModel:
@@ -88,7 +88,8 @@ def load_model(
     A file is a ``.safetensors`` saved by napari-superres, or a state dict from elsewhere
     (``.safetensors``, ``.pt``, ``.pth``, ``.ckpt``, ``.bin``; never unpickled): the architecture and
     configuration are detected from its tensors (``scale`` is used only where they do not show it:
-    SRCNN, FSRCNN, VDSR, DRRN), and other networks load through ``spandrel`` if it is installed.
+    SRCNN, VDSR, DRRN, which then need it said), and other networks load through ``spandrel`` if it is
+    installed. ``scale`` defaults to 2 for named models.
     ``config`` states the options such a state dict cannot show (``{"skip": True}``, ``{"act":
     "tanh"}``, DRRN's ``{"units": 9}``, ...); the model is then held in memory (``origin`` None).
 
@@ -105,6 +106,8 @@ def load_model(
     """
     if isinstance(name_or_path, SRModel):
         return name_or_path
+    scale_given = scale is not None
+    scale = 2 if scale is None else scale
     deg = _degradation(degradation)
     key = str(name_or_path)
     if key.endswith(ENSEMBLE_SUFFIX) and len(key) > len(ENSEMBLE_SUFFIX):  # "edsr-lite+x8": self-ensemble
@@ -182,7 +185,7 @@ def load_model(
                 raise SuperResError(f"{path.name} records its own configuration; load it without config=")
             model = from_safetensors(path)
         else:  # a state dict from elsewhere: architecture and configuration from its tensors
-            model = load_state_dict_file(path, check_model_scale(scale), config)
+            model = load_state_dict_file(path, check_model_scale(scale), config, scale_given)
         # stated options live only in this object (workers get it whole); else reload from the file
         model.origin = str(path.resolve()) if config is None else None
         return model
