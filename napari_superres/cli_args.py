@@ -13,7 +13,25 @@ def _scale(text: str) -> float:
     return int(value) if value.is_integer() else value
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that shows each option's default where its text does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # every --help shows each option's default
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit status 2, as for every other bad input
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
@@ -92,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--blur-sigma", type=float, default=0.0, help="axial blur in XY pixels (default: none)")
     i.add_argument("--model", default=None, help="a saved axial model (.safetensors) instead of training")
     i.add_argument("--save-model", default=None, help="save the trained axial model here (.safetensors)")
-    i.add_argument("--overwrite", action="store_true")
+    i.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     sub.add_parser("models", help="list the models, their scales and measured quality")
 
@@ -117,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--model", action="append", default=None, help="model name or path (repeatable)")
     b.add_argument("--scale", type=int, action="append", default=None, help="scale (repeatable; default 2)")
-    b.add_argument("--device", default="auto")
+    b.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     b.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
     b.add_argument("--record", action="store_true", help="write the figures into the weights' metadata")
     b.add_argument(
@@ -130,12 +148,16 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train or fine-tune a model; resumes from --checkpoint")
     t.add_argument("data", nargs="+", help="folders or files of training images")
-    t.add_argument("--arch", default="espcn")
-    t.add_argument("--scale", type=int, default=2)
-    t.add_argument("--steps", type=int, default=2000)
-    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument(
+        "--arch", default="espcn", help="architecture of a new network (see 'napari-superres models')"
+    )
+    t.add_argument("--scale", type=int, default=2, help="enlargement the network learns")
+    t.add_argument(
+        "--steps", type=int, default=2000, help="optimisation steps (a resumed run continues to this)"
+    )
+    t.add_argument("--batch-size", type=int, default=16, help="patches per step")
     t.add_argument("--patch-size", type=int, default=32, help="LR patch size")
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (cosine decay to 1%% of it)")
     t.add_argument("--loss", choices=("l1", "l2"), default="l1", help="pixel loss (l2: mean squared error)")
     t.add_argument("--act", default=None, help="activation for architectures that take one")
     t.add_argument("--config", default=None, help="architecture options as JSON, e.g. '{\"residual\": true}'")
@@ -145,11 +167,16 @@ def parser() -> argparse.ArgumentParser:
         help="model to fine-tune (name or .safetensors); one of another scale gives its body to a new tail",
     )
     t.add_argument("--out", required=True, help="output .safetensors")
-    t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT.ckpt)")
-    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--checkpoint", default=None, help="checkpoint file (OUT.ckpt when not given)")
+    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     t.add_argument("--val", default=None, help="validation folder (default: every 20th image held out)")
-    t.add_argument("--val-every", type=int, default=500)
-    t.add_argument("--channel", choices=("y", "raw"), default="y")
+    t.add_argument("--val-every", type=int, default=500, help="steps between validation PSNRs")
+    t.add_argument(
+        "--channel",
+        choices=("y", "raw"),
+        default="y",
+        help="y: luma of 8-bit RGB (benchmark protocol); raw: planes as they are (microscopy)",
+    )
     t.add_argument(
         "--degradation",
         action="append",
@@ -175,20 +202,20 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--blur-sigma", type=float, default=0.0, help="older form of --degradation gaussian:SIGMA")
     t.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise on every LR patch")
     t.add_argument("--poisson-peak", type=float, default=None, help="Poisson noise at this count for value 1")
-    t.add_argument("--device", default="auto")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--seed", type=int, default=0, help="random seed (patches, initialisation)")
     t.add_argument("--describe-data", default=None, help="how the training data is described in metadata")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     f = sub.add_parser("perf", help="benchmark: raw forward vs in-memory vs zarr-to-zarr, MP/s and memory")
-    f.add_argument("--model", default="default")
-    f.add_argument("--scale", type=int, default=2)
+    f.add_argument("--model", default="default", help="model name or weights file")
+    f.add_argument("--scale", type=int, default=2, help="enlargement")
     f.add_argument("--size", type=int, default=2048, help="image side in pixels (default: %(default)s)")
-    f.add_argument("--device", default="auto")
-    f.add_argument("--tile", type=int, default=None)
+    f.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    f.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default: the model's)")
     f.add_argument("--stages", default="raw,raw-tiles,memory,zarr,monai", help="comma-separated subset")
 
     d = sub.add_parser("demo", help="the main job on the bundled sample image and bundled weights")
     d.add_argument("output", nargs="?", default="superres-demo.ome.zarr")
-    d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing output")
     return p

@@ -146,3 +146,16 @@ def test_ctrl_c_keeps_finished_chunks_and_the_rerun_resumes(tmp_path, rng):
     r = run(*cmd[3:])
     assert r.returncode == 0, r.stderr
     assert f"resuming: {kept} of" in r.stderr
+
+
+def test_every_option_explains_itself_and_its_default():
+    from napari_superres.cli_args import parser
+
+    p = parser()
+    verbs = next(a for a in p._actions if a.dest == "verb").choices
+    for verb, sub in verbs.items():
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"napari-superres {verb} {action.option_strings[0]} has no help text"
+    text = " ".join(verbs["train"].format_help().split())
+    assert "(default: 2000)" in text and "(default: 0.001)" in text

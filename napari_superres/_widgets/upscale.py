@@ -249,7 +249,11 @@ class UpscaleWidget(Container):
         # the written result replaces its lazy preview, and the layer of an earlier write to this output
         for old in list(self.viewer.layers):
             ours = old.metadata.get("napari_superres")
-            if old.name == kw["name"] and isinstance(ours, dict) and ours.get("path", str(out_path)) == str(out_path):
+            if (
+                old.name == kw["name"]
+                and isinstance(ours, dict)
+                and ours.get("path", str(out_path)) == str(out_path)
+            ):
                 self.viewer.layers.remove(old)
         new = self.viewer.add_image(
             levels if len(levels) > 1 else levels[0], multiscale=len(levels) > 1, **kw
