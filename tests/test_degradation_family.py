@@ -1,5 +1,7 @@
 """The degradation family: names, physics, back-projection under it, and one-line refusals."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -95,6 +97,28 @@ def test_models_load_weights_for_their_degradation_or_refuse_in_one_line():
     assert load_model("espcn", 2).degradation == "bicubic"
     with pytest.raises(nsr.SuperResError, match="no x2 weights for degradation binning.*espcn"):
         load_model("srcnn", 2, degradation="binning")
+
+
+def _trained_for(model) -> str:
+    return json.loads(model.metadata["degradation"])["name"]
+
+
+def test_a_psf_takes_the_weights_of_the_widest_trained_psf_not_wider_than_it(textured):
+    """Weights told of more blur than there is over-sharpen, so a PSF width takes the widest trained
+    width at or below it (binning below them all); and the choice shows in the result."""
+    assert _trained_for(load_model("espcn", 2, degradation="gaussian:1.0")) == "gaussian:1.0"
+    assert _trained_for(load_model("espcn", 2, degradation="gaussian:1.4")) == "gaussian:1.0"
+    assert _trained_for(load_model("espcn", 2, degradation="gaussian:0.7")) == "gaussian:0.5"
+    assert _trained_for(load_model("espcn", 2, degradation="gaussian:3.0")) == "gaussian:2.0"
+    assert _trained_for(load_model("espcn", 2, degradation="gaussian:0.2")) == "binning"
+    hr = textured[:96, :128].astype(np.float32) / 65535
+    lr = parse_degradation("gaussian:0.5").downsample(torch.from_numpy(hr)[None].double(), 2)[0].numpy()
+
+    def error(deg):
+        sr = nsr.upscale(lr.astype(np.float32), "espcn", 2, degradation=deg, normalize=None).compute()
+        return float(np.abs(sr - hr)[4:-4, 4:-4].mean())
+
+    assert error("gaussian:0.5") < error("gaussian:2.0")  # the matched weights do not over-sharpen
 
 
 def test_cli_refuses_a_bad_degradation_in_one_line(tmp_path, capsys):

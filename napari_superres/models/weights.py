@@ -25,15 +25,23 @@ def weights_path(name: str, scale: int, family: str = "bicubic", sigma: float | 
     A Gaussian PSF of width ``sigma`` (HR pixels) takes the weights trained for the widest PSF that
     is not wider than it (``NAME_xS_gaussian_sSIGMA``): a model told of more blur than there is
     over-sharpens (measured: -3 dB on real images with sigma 1.0 weights on a sigma 0.5 PSF), one
-    told of less only restores less. Below every trained width it takes the narrowest; without
-    per-width files, the family's file (``NAME_xS_gaussian``).
+    told of less only restores less. Below every trained width it takes the binning weights (a PSF
+    of no width), or the narrowest width without them; without per-width files, the family's file
+    (``NAME_xS_gaussian``).
     """
     suffix = "" if family == "bicubic" else f"_{family}"
     if family == "gaussian" and sigma is not None:
         widths = gaussian_widths(name, scale)
-        if widths:
-            fit = [w for w in widths if w <= sigma * 1.05] or widths[:1]
+        fit = [w for w in widths if w <= sigma * 1.05]
+        if fit:
             return WEIGHTS_DIR / f"{name}_x{scale}_gaussian_s{fit[-1]:g}.safetensors"
+        if widths:
+            binned = WEIGHTS_DIR / f"{name}_x{scale}_binning.safetensors"
+            return (
+                binned
+                if binned.exists()
+                else WEIGHTS_DIR / f"{name}_x{scale}_gaussian_s{widths[0]:g}.safetensors"
+            )
     return WEIGHTS_DIR / f"{name}_x{scale}{suffix}.safetensors"
 
 
