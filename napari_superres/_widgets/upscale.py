@@ -161,7 +161,7 @@ class UpscaleWidget(Container):
         except SuperResError as exc:
             show_error(exc)
             return None
-        self.status.value = f"added {layer.name} (lazy: computed as you view it)"
+        self.status.value = f"added {layer.name} (lazy)"
         return layer
 
     def _adapt_then(self, source, options):

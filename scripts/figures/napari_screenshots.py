@@ -1,7 +1,8 @@
 """Screenshots of the napari plugin for docs/napari.md (run under Xvfb: ``xvfb-run -a python ...``).
 
-Writes small palette PNGs into docs/images/: the Upscale widget on the nuclei sample, a
-before/after overlay on the bundled photograph, and the Train widget during a run.
+Writes palette PNGs into docs/images/, at a 1280 x 800 window: the Upscale and Train docks open
+beside the nuclei sample (with the share of the window the canvas keeps), a before/after of the
+bundled photograph, and the Train dock during a run.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from napari_superres.degradation import imresize
 OUT = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
-def save(viewer, name: str, width: int = 1000) -> None:
-    QApplication.processEvents()
+def save(viewer, name: str, width: int = 1280) -> None:
+    viewer.status = "Ready"  # not a hover text left from another layer
+    for _ in range(10):
+        QApplication.processEvents()
     shot = viewer.screenshot(canvas_only=False, flash=False)
     im = Image.fromarray(shot[..., :3])
     im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
@@ -41,10 +44,11 @@ def wait(job, timeout=300):
 def main(workdir: str = "/tmp/superres-shots") -> None:
     Path(workdir).mkdir(exist_ok=True)
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1800, 900)
+    viewer.window.resize(1280, 800)
     data, meta, _ = nuclei()[0]
     layer = viewer.add_image(data, **meta)
-    _, up = viewer.window.add_plugin_dock_widget("napari-superres-cnn", "Upscale")
+    up_dock, up = viewer.window.add_plugin_dock_widget("napari-superres-cnn", "Upscale")
+    train_dock, _ = viewer.window.add_plugin_dock_widget("napari-superres-cnn", "Train / fine-tune")
     up.layer.value = layer
     viewer.dims.set_current_step(0, 12)
     preview = up.preview()
@@ -52,9 +56,14 @@ def main(workdir: str = "/tmp/superres-shots") -> None:
     preview.contrast_limits = layer.contrast_limits = (float(lo), float(hi))
     layer.visible = False
     viewer.reset_view()
-    viewer.camera.zoom *= 2.0
+    viewer.camera.zoom *= 1.5
+    QApplication.processEvents()
+    canvas, window = viewer.window._qt_viewer.canvas.native.width(), viewer.window._qt_window.width()
+    print(f"canvas {canvas} px of a {window} px window ({100 * canvas / window:.0f} %)")
     save(viewer, "napari_upscale.png")
     viewer.layers.clear()
+    viewer.window.remove_dock_widget(train_dock)
+    viewer.window.remove_dock_widget(up_dock)
 
     photo = astronaut()[0][0]
     lr = imresize(photo, 1 / 3)
@@ -69,6 +78,7 @@ def main(workdir: str = "/tmp/superres-shots") -> None:
     viewer.layers.clear()
 
     layer = viewer.add_image(data[10:14], **meta)
+    viewer.reset_view()
     _, tr = viewer.window.add_plugin_dock_widget("napari-superres-cnn", "Train / fine-tune")
     tr.images.value = [layer]
     tr.steps.value = 300
