@@ -62,6 +62,7 @@ def test_upscale_a_tiff_to_ome_zarr_with_summary(tmp_path, tiff, textured):
         (["upscale", "{tiff}", "{tiff}"], "is the input"),
         (["upscale", "{tiff}", "existing"], "to replace it: --overwrite"),
         (["bench", "nowhere"], "does not exist"),
+        (["upscale", "existing", "o.zarr"], "is a folder, not an image"),
     ],
 )
 def test_bad_input_gives_one_line_and_status_2(tmp_path, tiff, args, message):

@@ -121,6 +121,11 @@ def _open_zarr(path: Path):
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as exc:  # zarr raises several types for "not a zarr"
+        if path.is_dir() and not any((path / n).exists() for n in ("zarr.json", ".zarray", ".zgroup")):
+            raise SuperResError(
+                f"{path} is a folder, not an image: give one image file (TIFF, PNG, JPEG) or a zarr / "
+                "OME-Zarr store; for many files, run once per file"
+            ) from None
         raise SuperResError(f"cannot open {path} as zarr ({exc.__class__.__name__}); check the path") from exc
     if isinstance(node, zarr.Array):
         return SourceImage(node, infer_axes(node.shape), path=str(path), name=path.stem)
