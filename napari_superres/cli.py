@@ -83,6 +83,8 @@ class _ProgressBar:
 
     def __call__(self, event) -> None:
         """Show one :class:`~napari_superres.events.Progress` event."""
+        from .events import bar
+
         if self.quiet:
             return
         if event.message and event.message != "starting":
@@ -90,16 +92,16 @@ class _ProgressBar:
         done, total = event.done, max(event.total, 1)
         if event.stage == "level0":
             frac = done / total
-            bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+            shown = bar(done, total, 30)
             rate = event.mp_per_s
             extra = f"  {rate:.1f} MP/s, {event.eta:.0f} s left" if rate else ""
             if self.tty:
-                print(f"\r[{bar}] {done}/{total} chunks{extra}", end="", file=sys.stderr, flush=True)
+                print(f"\r{shown} {done}/{total} chunks{extra}", end="", file=sys.stderr, flush=True)
                 if done == total:
                     print(file=sys.stderr)
             elif int(10 * frac) > self.last_decile:  # in a log: a line every tenth
                 self.last_decile = int(10 * frac)
-                print(f"[{bar}] {done}/{total} chunks{extra}", file=sys.stderr, flush=True)
+                print(f"{shown} {done}/{total} chunks{extra}", file=sys.stderr, flush=True)
         elif event.stage == "pyramid":
             print(f"pyramid level {event.level} of {event.levels}", file=sys.stderr)
 
@@ -164,12 +166,10 @@ def _cmd_isotropic(a) -> None:
     line = StatusLine()
 
     def show(msg):
-        if msg.get("stage") == "write":
+        if msg["stage"] == "write":
             line(f"writing: {msg['done']} of {msg['total']} tasks", final=msg["done"] == msg["total"])
-        elif msg.get("stage") == "train":
+        else:  # "train"
             line(f"training the axial model: step {msg['step']}/{msg['steps']}, loss {msg['loss']:.4f}")
-        else:
-            line.line(msg["message"])
 
     t0 = time.perf_counter()
     model = a.model

@@ -60,17 +60,15 @@ def render(text: str, surface: str = "python") -> str:
         flag, control = OPTIONS[name]
         if surface == "python" or (surface == "cli" and flag is None):
             return name if value is None else f"{name}={value}"
-        plain = value.strip("'\"") if value is not None else None
+        plain = None if value is None else "none" if value == "None" else value.strip("'\"")
         if surface == "cli":
-            if value in (None, "True"):
-                return flag
-            return f"{flag} {plain.lower() if value == 'None' else plain}"
+            return flag if value in (None, "True") else f"{flag} {plain}"
         control = control or f"the '{name}' option"
         if value is None:
             return control
         if "check box" in control and value in ("True", "False"):
             return ("tick " if value == "True" else "untick ") + control
-        return f"set {control} to {plain.lower() if value == 'None' else plain}"
+        return f"set {control} to {plain}"
 
     return _MARK.sub(one, text)
 

@@ -246,35 +246,36 @@ def isotropic(
     )
     if progress is None:
         return write_ome(*args)
-    with _TaskProgress(progress):
+    with _task_progress(progress):
         return write_ome(*args)
 
 
-class _TaskProgress:
-    """Reports a dask computation's finished tasks as ``{"stage": "write", "done", "total"}`` (at most
+def _task_progress(progress):
+    """A dask callback that reports finished tasks as ``{"stage": "write", "done", "total"}`` (at most
     every half second, and at the end)."""
+    from dask.callbacks import Callback
 
-    def __new__(cls, progress):
-        from dask.callbacks import Callback
+    count = {"done": 0, "total": 0, "shown": 0.0}
 
-        class Reporter(Callback):
-            def _start_state(self, dsk, state):
-                self.total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
-                self.done, self.shown = 0, 0.0
-                progress({"stage": "write", "done": 0, "total": self.total})
+    def report(done):
+        progress({"stage": "write", "done": done, "total": count["total"]})
 
-            def _posttask(self, key, result, dsk, state, worker_id):
-                self.done += 1
-                now = time.perf_counter()
-                if now - self.shown >= 0.5:
-                    self.shown = now
-                    progress({"stage": "write", "done": self.done, "total": self.total})
+    def start_state(dsk, state):
+        count["total"] = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+        report(0)
 
-            def _finish(self, dsk, state, errored):
-                if not errored:
-                    progress({"stage": "write", "done": self.total, "total": self.total})
+    def posttask(key, result, dsk, state, worker_id):
+        count["done"] += 1
+        now = time.perf_counter()
+        if now - count["shown"] >= 0.5:
+            count["shown"] = now
+            report(count["done"])
 
-        return Reporter()
+    def finish(dsk, state, errored):
+        if not errored:
+            report(count["total"])
+
+    return Callback(start_state=start_state, posttask=posttask, finish=finish)
 
 
 def axial_model(

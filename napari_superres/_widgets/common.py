@@ -22,13 +22,6 @@ def fit_dock(container, wrap=()) -> None:
     container.native.setMaximumWidth(DOCK_WIDTH)
     for label in wrap:
         label.native.setWordWrap(True)
-        label.changed.connect(lambda *_, q=label.native: _fit_height(q))
-
-
-def _fit_height(q) -> None:
-    """Give a wrapped label the height its lines need (its row would otherwise clip them)."""
-    width = q.width() if q.width() > 80 else DOCK_WIDTH - 170
-    q.setMinimumHeight(q.heightForWidth(width))
 
 
 def advanced(toggle, widgets) -> None:

@@ -26,14 +26,20 @@ def linear_unit(geo: dict | None) -> str | None:
     keys = (geo or {}).get("geokey_directory")
     if not keys:
         return None
-    values = {}
-    for n in range(keys[3]):
-        key, loc, _, value = keys[4 + 4 * n : 8 + 4 * n]
-        if loc == 0:
-            values[key] = value
+    values = short_geokeys(keys)
     if GEOKEY_LINEAR_UNITS in values:
         return LINEAR_UNITS.get(values[GEOKEY_LINEAR_UNITS])
     return "meter" if values.get(GEOKEY_MODEL_TYPE) == 1 else None  # projected CRSs default to metres
+
+
+def short_geokeys(directory: list[int]) -> dict[int, int]:
+    """The GeoKeys of a GeoKeyDirectoryTag whose value is stored in the directory itself (location 0)."""
+    out = {}
+    for n in range(directory[3]):
+        key, loc, _, value = directory[4 + 4 * n : 8 + 4 * n]
+        if loc == 0:
+            out[key] = value
+    return out
 
 
 def read_geotiff(page) -> dict | None:
@@ -58,10 +64,8 @@ def read_geotiff(page) -> dict | None:
     if keys is not None:
         k = [int(v) for v in keys.value]
         geo["geokey_directory"] = k
-        for n in range(k[3]):
-            key, loc, _, value = k[4 + 4 * n : 8 + 4 * n]
-            if key == GEOKEY_RASTER_TYPE and loc == 0:
-                geo["raster_type"] = "point" if value == 2 else "area"
+        if GEOKEY_RASTER_TYPE in (short := short_geokeys(k)):
+            geo["raster_type"] = "point" if short[GEOKEY_RASTER_TYPE] == 2 else "area"
         for name in ("GeoDoubleParamsTag", "GeoAsciiParamsTag"):
             if tags.get(name) is not None:
                 v = tags[name].value

@@ -29,19 +29,15 @@ def weights_path(name: str, scale: int, family: str = "bicubic", sigma: float | 
     of no width), or the narrowest width without them; without per-width files, the family's file
     (``NAME_xS_gaussian``).
     """
-    suffix = "" if family == "bicubic" else f"_{family}"
     if family == "gaussian" and sigma is not None:
         widths = gaussian_widths(name, scale)
         fit = [w for w in widths if w <= sigma * 1.05]
         if fit:
-            return WEIGHTS_DIR / f"{name}_x{scale}_gaussian_s{fit[-1]:g}.safetensors"
+            return weights_path(name, scale, f"gaussian_s{fit[-1]:g}")
         if widths:
-            binned = WEIGHTS_DIR / f"{name}_x{scale}_binning.safetensors"
-            return (
-                binned
-                if binned.exists()
-                else WEIGHTS_DIR / f"{name}_x{scale}_gaussian_s{widths[0]:g}.safetensors"
-            )
+            binned = weights_path(name, scale, "binning")
+            return binned if binned.exists() else weights_path(name, scale, f"gaussian_s{widths[0]:g}")
+    suffix = "" if family == "bicubic" else f"_{family}"
     return WEIGHTS_DIR / f"{name}_x{scale}{suffix}.safetensors"
 
 
