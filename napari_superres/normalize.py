@@ -38,12 +38,37 @@ def fixed_range(dtype) -> tuple[float, float] | None:
     return None
 
 
+def work_dtype(dtype) -> np.dtype:
+    """The float type that holds every value of ``dtype`` closely enough to normalise and restore it:
+    float64 for 32- and 64-bit integers and float64 (float32 keeps only 24 bits), else float32."""
+    dt = np.dtype(dtype)
+    if (dt.kind in "iu" and dt.itemsize >= 4) or dt == np.float64:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
 def cast_back(values: np.ndarray, dtype) -> np.ndarray:
-    """Round and clip float ``values`` into an integer ``dtype``; floats are cast unchanged."""
+    """Round and clip float ``values`` into an integer ``dtype``; floats are cast unchanged.
+
+    Clipping happens in float64 for wide integers, and values at or beyond a limit become exactly that
+    limit (``float(2**63 - 1)`` rounds up to ``2**63``, which a plain cast would wrap to the minimum).
+
+    >>> cast_back(np.array([-1.0, 7.4, 5e9], np.float32), np.uint32).tolist()
+    [0, 7, 4294967295]
+    >>> cast_back(np.array([1e30, -1e30]), np.int64).tolist()
+    [9223372036854775807, -9223372036854775808]
+    """
     dt = np.dtype(dtype)
     if dt == np.bool_:
         return values >= 0.5
-    if np.issubdtype(dt, np.integer):
-        info = np.iinfo(dt)
-        return np.clip(np.rint(values), info.min, info.max).astype(dt)
-    return values.astype(dt, copy=False)
+    if not np.issubdtype(dt, np.integer):
+        return values.astype(dt, copy=False)
+    info = np.iinfo(dt)
+    v = np.rint(np.asarray(values, dtype=work_dtype(dt)))
+    v = np.where(np.isnan(v), 0, v)  # NaN has no integer: 0, never the garbage of an invalid cast
+    top, bottom = v >= float(info.max), v <= float(info.min)
+    inside = np.clip(v, np.nextafter(float(info.min), 0.0), np.nextafter(float(info.max), 0.0))
+    out = inside.astype(dt)
+    out[top] = info.max
+    out[bottom] = info.min
+    return out

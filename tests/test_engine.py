@@ -31,6 +31,27 @@ def test_integer_output_is_rounded_and_clipped_not_wrapped():
     assert out[:, :36].max() == 0 and out[:, 44:].min() == 255  # no wrap-around at the overshoot
 
 
+@pytest.mark.parametrize("dtype", [np.uint32, np.int32, np.uint64, np.int64])
+def test_wide_integers_keep_their_extremes_instead_of_wrapping(dtype):
+    # float32 cannot hold 2**32 - 1: a float32 round trip turned the brightest pixels into 0 (or the
+    # most negative value) with exit status 0
+    info = np.iinfo(dtype)
+    img = np.full((16, 16), info.min, dtype)
+    img[:, 8:] = info.max
+    out = nsr.upscale(img, "default", 2).compute()
+    assert out.dtype == dtype
+    assert out[:, 24:].min() > info.max // 2 and out[:, 24:].max() == info.max
+    assert out[:, :8].max() < info.max // 2 and out[:, :8].min() == info.min
+
+
+def test_wide_integers_keep_small_steps_at_a_large_offset():
+    # 32-bit data with a large offset: a step of 7 counts survives (float32 has only 24 bits)
+    img = np.full((24, 24), 3_000_000_000, np.uint32)
+    img[:, 12:] += 7
+    out = nsr.upscale(img, "bicubic", 2, normalize=(3_000_000_000, 3_000_000_007)).compute()
+    assert out[:, :20].max() == 3_000_000_000 and out[:, 28:].min() == 3_000_000_007
+
+
 def test_normalize_none_passes_float_values_and_rejects_integers():
     img = np.full((30, 30), 1234.5, np.float32)
     out = nsr.upscale(img, "bicubic", 2, normalize=None).compute()

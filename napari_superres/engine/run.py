@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import SuperResError, opt
 from ..io import ChunkCache, open_input
 from ..models import load_model
-from ..normalize import cast_back, robust_range
+from ..normalize import cast_back, robust_range, work_dtype
 from .options import PRECISIONS
 
 
@@ -68,20 +68,21 @@ def sr_tile(block, model, ranges, channel, spec: TileSpec):
     other = [i for i in range(block.ndim) if i not in (y_ax, x_ax)]
     moved = np.moveaxis(block, other + [y_ax, x_ax], list(range(block.ndim)))
     lead = moved.shape[:-2]
-    planes = moved.reshape(-1, *moved.shape[-2:]).astype(np.float32)
+    work = work_dtype(block.dtype)  # float64 for 32/64-bit integers: no value lost on the way back
+    planes = moved.reshape(-1, *moved.shape[-2:]).astype(work)
     missing = None
     if spec.nodata is not None:
         missing = moved.reshape(planes.shape) == spec.nodata
         planes = _fill_nearest(planes, missing, ranges[channel][0] if ranges is not None else 0.0)
     if spec.normalize == "range":
-        lo, hi = (np.float32(v) for v in ranges[channel])
+        lo, hi = (work.type(v) for v in ranges[channel])
         planes = (planes - lo) / (hi - lo)
     bad = ~np.isfinite(planes)
     has_bad = bool(bad.any())
     if has_bad:  # NaN/Inf: filled with 0 for the network, NaN again in the output
-        planes = np.where(bad, 0.0, planes).astype(np.float32)
+        planes = np.where(bad, 0.0, planes)
     dev = next(iter(model.module.parameters()), torch.zeros(0)).device
-    x = torch.from_numpy(planes)[:, None]
+    x = torch.from_numpy(planes.astype(np.float32, copy=False))[:, None]
     x = x.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else x.to(dev)
     if spec.batch > 1:
         y = _batcher(model, spec.batch)(x, spec.halo, spec.precision)
@@ -92,7 +93,7 @@ def sr_tile(block, model, ranges, channel, spec: TileSpec):
     if has_bad:
         y[np.repeat(np.repeat(bad, s, axis=1), s, axis=2)] = np.nan
     if spec.normalize == "range":
-        y = y * (hi - lo) + lo
+        y = y.astype(work) * (hi - lo) + lo
     y = _crop(y, lead, block.ndim, other, (y_ax, x_ax), spec.crop)
     out = cast_back(y, spec.out_dtype)
     if missing is not None:  # the mask enlarged by nearest neighbour, cut like the image
