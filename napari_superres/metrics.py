@@ -2,7 +2,7 @@
 
 >>> import numpy as np
 >>> a = np.full((8, 8), 100.0)
->>> round(psnr(a, a + 1.0), 2)
+>>> round(float(psnr(a, a + 1.0)), 2)
 48.13
 """
 

@@ -26,7 +26,7 @@ stays exact.
 >>> from napari_superres.models.wrappers import with_consistency
 >>> m = with_consistency(load_model("bicubic", 2), iterations=3)
 >>> m.name, m.halo
-('bicubic+bp3', 14)
+('bicubic+bp3', 16)
 """
 
 from __future__ import annotations
