@@ -109,6 +109,23 @@ def _fingerprint(plan, ranges, axes_out) -> dict:
     }
 
 
+def _refuse_other(out: Path, old: dict, fp: dict, src) -> None:
+    """Why an existing output of ours cannot be resumed or kept: its input changed since, it came from
+    another input, or other settings (always raises)."""
+    diff = sorted(k for k in fp if old["fingerprint"].get(k) != fp[k])
+    replace = f"to replace it: {opt('overwrite', True)}, or choose another output"
+    if diff == ["source"]:
+        made_from = old.get("provenance", {}).get("input")
+        was = "finished" if old.get("status") == "complete" else "started"
+        if made_from == (src.path or "array in memory"):
+            raise SuperResError(
+                f"the input {made_from} has changed since {out} was {was} from it, so the output does not "
+                f"match it; {replace}"
+            )
+        raise SuperResError(f"output {out} was {was} from another input ({made_from}); {replace}")
+    raise SuperResError(f"output {out} exists and was made with other settings ({', '.join(diff)}); {replace}")
+
+
 def _run(graph, keys, workers: int):
     """Compute ``keys``: in worker threads (one torch thread each), or in this thread when workers == 1."""
     from dask.local import get_sync
@@ -280,11 +297,7 @@ def iter_write(
             resume = True
         elif not overwrite:
             if old.get("fingerprint"):
-                diff = sorted(k for k in fp if old["fingerprint"].get(k) != fp[k])
-                raise SuperResError(
-                    f"output {out} exists and was made with other settings ({', '.join(diff)}); "
-                    f"to replace it: {opt('overwrite', True)}, or choose another output"
-                )
+                _refuse_other(out, old, fp, src)
             raise SuperResError(
                 f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another output"
             )

@@ -149,9 +149,13 @@ class Plan:
 
 
 def source_token(src: SourceImage) -> str:
-    """Identifies the input: content hash for numpy, graph name for dask, location for stores."""
+    """Identifies the input and its content: a content hash for numpy, the graph name for dask, and for
+    stores and files their location with :func:`~napari_superres.io.stamp.input_stamp` (sizes, times
+    and sampled pixels), so a rewritten input is never taken for the one read before."""
     import dask.array as da
     from dask.base import tokenize
+
+    from ..io.stamp import input_stamp
 
     data = src.data
     if isinstance(data, np.ndarray):
@@ -165,7 +169,8 @@ def source_token(src: SourceImage) -> str:
         where = f"{store!r}/{getattr(data, 'path', '')}"
     else:  # some other array-like in memory: identified by the object itself
         where = f"{type(data).__name__}@{id(data)}"
-    return tokenize(where, src.shape, str(src.dtype))
+    local = src.path or getattr(store, "root", None)
+    return tokenize(where, src.shape, str(src.dtype), input_stamp(local, data, src.axes))
 
 
 def _range_layer(norm, src: SourceImage, reader: Reader, token: str, nodata=None):
@@ -284,7 +289,7 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
         window = t + 2 * read_halo
         need = band_bytes(shape, chunk_sizes, src.dtype.itemsize, axes_s, window, STRIP_TILES * t)
         cache_bytes = min(CACHE_MAX_BYTES, need)
-    path_source = PathSource(src.path, src.axes, cache_bytes) if by_path else None
+    path_source = PathSource(src.path, src.axes, cache_bytes, src_token) if by_path else None
     reader = Reader(src.data, token, path_source, cache_bytes)
     layers = dict(reader.layer)
 

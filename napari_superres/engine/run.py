@@ -337,13 +337,15 @@ def store_chunks(data) -> tuple | None:
 
 class PathSource:
     """A file input by reference: each process (a dask.distributed worker) opens it once itself and
-    reads windows through its own chunk cache, so nothing but the path travels with the tasks."""
+    reads windows through its own chunk cache, so nothing but the path travels with the tasks.
+    ``token`` identifies the content (see :func:`~napari_superres.engine.plan.source_token`): a file
+    rewritten since is opened afresh, never served from the chunks decoded before."""
 
-    def __init__(self, path: str, axes: str, cache_bytes: int = CACHE_MAX_BYTES):
-        self.path, self.axes, self.cache_bytes = path, axes, cache_bytes
+    def __init__(self, path: str, axes: str, cache_bytes: int = CACHE_MAX_BYTES, token: str = ""):
+        self.path, self.axes, self.cache_bytes, self.token = path, axes, cache_bytes, token
 
     def _cache(self):
-        key = ("source", self.path, self.axes, self.cache_bytes)
+        key = ("source", self.path, self.axes, self.cache_bytes, self.token)
         with PROCESS_LOCK:
             hit = recall(key)
             if hit is not None:
