@@ -5,6 +5,7 @@ Bad input ends with a one-line ``error: ...`` and exit status 2, never a traceba
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -356,14 +357,40 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        globals()[COMMANDS[args.verb]](args)
+        with _terminate_as_interrupt():
+            globals()[COMMANDS[args.verb]](args)
     except SuperResError as exc:
         print(f"error: {exc.render('cli')}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: finished chunks are kept; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, _Terminated) else 130
     return 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch system's time limit), handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While a command runs, SIGTERM stops it like Ctrl-C: the tiles in flight finish, the output's lock
+    is released and the run can be resumed (in the main thread only; elsewhere nothing changes)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _Terminated
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

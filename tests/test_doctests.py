@@ -16,5 +16,9 @@ WITH_EXAMPLES = sorted(
 
 @pytest.mark.parametrize("module", WITH_EXAMPLES)
 def test_docstring_examples_run_as_shown(module):
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {module} fail (run pytest -s to see them)"
+    result = doctest.testmod(
+        importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
+    assert result.failed == 0, (
+        f"{result.failed} of {result.attempted} examples in {module} fail (run pytest -s to see them)"
+    )

@@ -1,5 +1,4 @@
-"""The resumable writer: the enlarged image streamed into an OME-Zarr (NGFF 0.5, zarr v3) or, through
-one, into a TIFF; the schedulers (local threads in stream order, or a dask.distributed cluster).
+"""The resumable OME-Zarr writer: the enlarged image streamed into an OME-Zarr (NGFF 0.5, zarr v3).
 
 Layout of an output ``OUT.ome.zarr``::
 
@@ -12,13 +11,14 @@ Each level-0 chunk is computed by exactly one task and written exactly once (das
 zarr chunks). A chunk counts as done only when its marker exists, so a run killed at any point
 (even ``kill -9``) resumes by computing just the chunks without a marker, and gives the same
 bytes as an uninterrupted run. Once everything is written the status attribute becomes
-"complete" and the markers are removed. A re-run with other settings refuses unless ``overwrite``.
+"complete" and the markers are removed. A re-run with other settings, or against an input that has
+changed since, refuses unless ``overwrite``; a second writer while one runs is refused
+(:mod:`napari_superres.io.lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as _dt
 import json
 import os
@@ -28,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ._version import __version__
-from .engine import UpscaleOptions, build, stream_order
-from .errors import SuperResError, opt
-from .events import Progress
-from .io import OME_ORDER, open_input
-from .io.geo import enlarged
-from .io.ngff import build_pyramid, create_levels, level_geometry, ome_attrs, output_geometry, pyramid_shapes
-from .io.tiff import zarr_to_tiff
+from .._version import __version__
+from ..engine import UpscaleOptions, build, stream_order
+from ..errors import SuperResError, opt
+from ..events import Progress
+from ..io import OME_ORDER, open_input
+from ..io.geo import enlarged
+from ..io.lock import output_lock
+from ..io.ngff import build_pyramid, create_levels, level_geometry, ome_attrs, output_geometry, pyramid_shapes
+from .schedule import client_for, groups, level0_progress, sliding_window
 
 MARKERS = ".superres-done"
-TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def same_place(a: Path, b: Path) -> bool:
@@ -123,130 +123,12 @@ def _refuse_other(out: Path, old: dict, fp: dict, src) -> None:
                 f"match it; {replace}"
             )
         raise SuperResError(f"output {out} was {was} from another input ({made_from}); {replace}")
-    raise SuperResError(f"output {out} exists and was made with other settings ({', '.join(diff)}); {replace}")
-
-
-def _run(graph, keys, workers: int):
-    """Compute ``keys``: in worker threads (one torch thread each), or in this thread when workers == 1."""
-    from dask.local import get_sync
-    from dask.threaded import get
-
-    if workers == 1:
-        return get_sync(graph, keys)
-    return get(graph, keys, num_workers=workers)
-
-
-def _sliding_window(dsk, todo, write_task, workers: int):
-    """Compute the write tasks of the blocks ``todo`` with ``workers`` threads, submitted in order with at
-    most two per thread in flight; yields 1 per finished block. Stopping the iteration lets the
-    running blocks finish (each writes its chunk and marker) and drops the ones not started."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from dask.local import get_sync
-    from dask.optimization import cull
-
-    def one(key, sub):
-        get_sync(sub, [key])
-
-    pending: set = set()
-    blocks = iter(todo)
-    ex = ThreadPoolExecutor(workers, thread_name_prefix="superres-write")
-    try:
-        while True:
-            while len(pending) < 2 * workers and (idx := next(blocks, None)) is not None:
-                key, task = write_task(idx)
-                dsk[key] = task
-                sub, _ = cull(dsk, [key])
-                del dsk[key]
-                pending.add(ex.submit(one, key, sub))
-            if not pending:
-                return
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                fut.result()
-                yield 1
-    finally:
-        for fut in pending:
-            fut.cancel()
-        ex.shutdown(wait=True)
-
-
-def _groups(dsk, todo, write_task, group_size: int, workers: int, client):
-    """Compute the write tasks of ``todo`` in groups of ``group_size`` blocks, in local threads (yields
-    each group's size when it is done) or on a dask.distributed ``client`` (yields 1 per finished
-    future; stopping cancels the futures still running)."""
-    from dask.optimization import cull
-
-    for start in range(0, len(todo), group_size):
-        keys = []
-        for idx in todo[start : start + group_size]:
-            key, task = write_task(idx)
-            dsk[key] = task
-            keys.append(key)
-        sub, _ = cull(dsk, keys)
-        if client is None:
-            _run(sub, keys, workers)
-            yield len(keys)
-        else:
-            from distributed import as_completed
-
-            futures = client.get(sub, keys, sync=False)
-            try:
-                for fut in as_completed(futures):
-                    fut.result()
-                    yield 1
-            except BaseException:
-                client.cancel(futures)
-                raise
-        for k in keys:
-            del dsk[k]
-
-
-def _progress(n_done: int, total: int, computed: int, px_per_block: int, t0: float) -> Progress:
-    el = time.perf_counter() - t0
-    return Progress(
-        "level0",
-        n_done,
-        total,
-        el,
-        mp_per_s=computed * px_per_block / 1e6 / max(el, 1e-9),
-        eta=el / max(computed, 1) * (total - n_done),
+    raise SuperResError(
+        f"output {out} exists and was made with other settings ({', '.join(diff)}); {replace}"
     )
 
 
-def _client(scheduler):
-    """The dask.distributed Client to run on: ``scheduler`` itself, one for an address, the active
-    Client when ``scheduler`` is None, or None for the local threads."""
-    if isinstance(scheduler, str) and scheduler in ("threads", "sync", "local"):
-        return None
-    if scheduler is None:
-        try:
-            from distributed import default_client
-        except ImportError:
-            return None
-        try:
-            return default_client()
-        except ValueError:  # no active client
-            return None
-    if isinstance(scheduler, str):
-        try:
-            from distributed import Client
-        except ImportError:
-            raise SuperResError(
-                "scheduler= an address needs dask.distributed; pip install distributed"
-            ) from None
-        try:
-            return Client(scheduler, timeout=10)
-        except OSError as exc:
-            raise SuperResError(
-                f"cannot reach the dask scheduler at {scheduler} ({exc}); check the address"
-            ) from None
-    if not hasattr(scheduler, "get") or not hasattr(scheduler, "cancel"):
-        raise SuperResError(f"scheduler must be a dask.distributed Client or an address, got {scheduler!r}")
-    return scheduler
-
-
-def _options(options, kwargs) -> UpscaleOptions:
+def options_from(options, kwargs) -> UpscaleOptions:
     """``options``, or the :class:`UpscaleOptions` the keyword arguments (model=, scale=, ...) make."""
     if options is None:
         return UpscaleOptions(**kwargs)
@@ -276,13 +158,20 @@ def iter_write(
     active Client, if any, else local threads); workers then read their input windows and write
     their chunks themselves, so the input and output paths must be on storage they share.
     """
-    import dask.array as da
-    import zarr
 
-    options = _options(options, kwargs)
+    options = options_from(options, kwargs)
     out = Path(out).expanduser()
     src = open_input(image, options.axes)
     _check_output(out, src)
+    with output_lock(out):  # one writer per output, from before it is looked at until the end
+        yield from _write(src, out, options, overwrite, workers, scheduler)
+
+
+def _write(src, out: Path, options: UpscaleOptions, overwrite, workers, scheduler):
+    import dask.array as da
+    import zarr
+
+    client = client_for(scheduler)  # an unreachable scheduler is said before anything is written
     result, plan = build(src, options, streaming=True)
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)
     perm = [src.axes.index(a) for a in axes_out]
@@ -375,7 +264,6 @@ def iter_write(
     total = len(all_idx)
     n_done = total - len(todo)
     nw = int(workers) if workers else (os.cpu_count() or 1)
-    client = _client(scheduler)
     if client is not None:
         nw = max(1, sum(client.nthreads().values()))
     dsk = dict(result.__dask_graph__())
@@ -400,14 +288,14 @@ def iter_write(
         return (wname, *idx), (_store_block, (result.name, *idx), level0, slices, marker)
 
     if client is None and nw > 1 and not isinstance(src.data, da.Array):
-        finished = _sliding_window(dsk, todo, write_task, nw)
+        finished = sliding_window(dsk, todo, write_task, nw)
     else:  # groups: a dask input's chunks are computed once per group, not once per tile
-        finished = _groups(dsk, todo, write_task, max(4 * nw, 8), nw, client)
+        finished = groups(dsk, todo, write_task, max(4 * nw, 8), nw, client)
     with contextlib.closing(finished):  # stopped early: tiles in flight finish, the rest is dropped
         for n in finished:
             n_done += n
             computed += n
-            yield _progress(n_done, total, computed, px_per_block, t0)
+            yield level0_progress(n_done, total, computed, px_per_block, t0)
     # ---- pyramid levels from the finished level 0
     for k in build_pyramid(group, shapes, chunk0, y_ax, x_ax, nw):
         yield Progress("pyramid", n_done, total, time.perf_counter() - t0, level=k, levels=len(shapes) - 1)
@@ -438,65 +326,3 @@ def auto_summary(report: dict) -> str:
         f"{report['confidence']:.2f}x worse); expected gain over bicubic {report['expected_gain_db']:+.2f} dB "
         "(internal check, no ground truth)"
     )
-
-
-def iter_write_tiff(
-    image,
-    out,
-    options: UpscaleOptions | None = None,
-    *,
-    overwrite=False,
-    workers=None,
-    scheduler=None,
-    **kwargs,
-):
-    """Like :func:`iter_write`, for a ``.tif`` output: OME-TIFF, or GeoTIFF for georeferenced inputs.
-
-    The enlarged image is first written, resumably, to ``OUT.partial.zarr`` beside the output; then
-    it is streamed into ``OUT`` (:func:`napari_superres.io.tiff.zarr_to_tiff`) and the partial zarr is
-    removed. A run killed at any point resumes: the zarr chunks already done are kept, and the TIFF is
-    written again from the finished zarr.
-    """
-    import tifffile
-    import zarr
-
-    options = _options(options, kwargs)
-    out = Path(out).expanduser()
-    src = open_input(image, options.axes)
-    _refuse_input(out, src)
-    if out.exists() and not overwrite:
-        raise SuperResError(
-            f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another"
-        )
-    if out.exists() and out.is_dir():
-        raise SuperResError(f"output {out} is a folder; choose a file name ending in .tif")
-    partial = out.with_name(out.name + ".partial.zarr")
-    last = None
-    for event in iter_write(src, partial, options, overwrite=overwrite, workers=workers, scheduler=scheduler):
-        if event.stage == "done":
-            last = event
-            break
-        yield event
-    yield Progress("tiff", last.total, last.total, message=f"writing {out.name}")
-    zarr_to_tiff(partial, out)
-    shutil.rmtree(partial, ignore_errors=True)
-    result = zarr.open(tifffile.imread(out, aszarr=True), mode="r")
-    # a zarr finished by an earlier run still gives a new TIFF: not "already complete"
-    yield dataclasses.replace(last, array=result, levels=1, already_complete=False)
-
-
-def iter_output(image, out, options: UpscaleOptions | None = None, **kwargs):
-    """:func:`iter_write` for OME-Zarr outputs, or :func:`iter_write_tiff` for ``.tif`` / ``.tiff`` ones."""
-    if str(out).lower().endswith(TIFF_SUFFIXES):
-        return iter_write_tiff(image, out, options, **kwargs)
-    return iter_write(image, out, options, **kwargs)
-
-
-def write(image, out, options: UpscaleOptions | None = None, *, progress=None, **kwargs):
-    """Run :func:`iter_output` to the end and return the level-0 array (zarr, or the TIFF's zarr view)."""
-    last = None
-    for event in iter_output(image, out, options, **kwargs):
-        last = event
-        if progress is not None:
-            progress(event)
-    return last.array

@@ -1,0 +1,66 @@
+"""TIFF outputs (OME-TIFF, or GeoTIFF for georeferenced inputs) through a resumable partial OME-Zarr."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+from ..engine import UpscaleOptions
+from ..errors import SuperResError, opt
+from ..events import Progress
+from ..io import open_input
+from ..io.lock import output_lock
+from ..io.tiff import zarr_to_tiff
+from .ome_zarr import _refuse_input, iter_write, options_from
+
+
+def iter_write_tiff(
+    image,
+    out,
+    options: UpscaleOptions | None = None,
+    *,
+    overwrite=False,
+    workers=None,
+    scheduler=None,
+    **kwargs,
+):
+    """Like :func:`iter_write`, for a ``.tif`` output: OME-TIFF, or GeoTIFF for georeferenced inputs.
+
+    The enlarged image is first written, resumably, to ``OUT.partial.zarr`` beside the output; then
+    it is streamed into ``OUT`` (:func:`napari_superres.io.tiff.zarr_to_tiff`) and the partial zarr is
+    removed. A run killed at any point resumes: the zarr chunks already done are kept, and the TIFF is
+    written again from the finished zarr. The TIFF's lock is held from start to end (the partial
+    zarr has its own), so a second writer is refused even while the TIFF itself is being written.
+    """
+    options = options_from(options, kwargs)
+    out = Path(out).expanduser()
+    src = open_input(image, options.axes)
+    _refuse_input(out, src)
+    with output_lock(out):
+        yield from _write_tiff(src, out, options, overwrite, workers, scheduler)
+
+
+def _write_tiff(src, out: Path, options, overwrite, workers, scheduler):
+    import tifffile
+    import zarr
+
+    if out.exists() and not overwrite:
+        raise SuperResError(
+            f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another"
+        )
+    if out.exists() and out.is_dir():
+        raise SuperResError(f"output {out} is a folder; choose a file name ending in .tif")
+    partial = out.with_name(out.name + ".partial.zarr")
+    last = None
+    for event in iter_write(src, partial, options, overwrite=overwrite, workers=workers, scheduler=scheduler):
+        if event.stage == "done":
+            last = event
+            break
+        yield event
+    yield Progress("tiff", last.total, last.total, message=f"writing {out.name}")
+    zarr_to_tiff(partial, out)
+    shutil.rmtree(partial, ignore_errors=True)
+    result = zarr.open(tifffile.imread(out, aszarr=True), mode="r")
+    # a zarr finished by an earlier run still gives a new TIFF: not "already complete"
+    yield dataclasses.replace(last, array=result, levels=1, already_complete=False)
