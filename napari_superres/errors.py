@@ -82,3 +82,23 @@ class SuperResError(ValueError):
     def render(self, surface: str) -> str:
         """The message as the user of ``surface`` ("python", "cli" or "widget") reads it."""
         return render(super().__str__(), surface)
+
+
+def from_os_error(exc: OSError, target) -> SuperResError:
+    """An operating-system error while writing ``target``, in one line, with what to do. Finished
+    parts of an output are kept, so the advice is to fix the cause and run again."""
+    import errno
+
+    where = exc.filename or target
+    again = "finished chunks are kept: run the same command again to resume"
+    known = {
+        errno.ENOSPC: f"no space left on the device holding {target}; free space (or choose another output), then {again}",
+        errno.EDQUOT: f"disk quota exceeded writing {target}; free space, then {again}",
+        errno.EACCES: f"permission denied writing {where}; check the folder's permissions, then {again}",
+        errno.EPERM: f"operation not permitted on {where}; check the folder's permissions, then {again}",
+        errno.EROFS: f"{target} is on a read-only file system; choose another output",
+        errno.ELOOP: f"{where} is a symbolic link loop; remove it or choose another output",
+    }
+    if exc.errno in known:
+        return SuperResError(known[exc.errno])
+    return SuperResError(f"cannot write {where} ({exc.strerror or exc}); {again}")

@@ -185,3 +185,155 @@ def test_sigterm_stops_the_cli_like_ctrl_c_and_the_run_resumes(tmp_path, rng):
     assert 2 <= done < 64
     resumed = subprocess.run(cmd, capture_output=True, text=True)
     assert resumed.returncode == 0 and f"resuming: {done} of 64" in resumed.stderr + resumed.stdout
+
+
+# ---- corrupt or lying inputs: one line naming the file (and chunk), nothing written
+
+
+def _truncated_tiff(tmp_path, a, **kw):
+    tifffile.imwrite(tmp_path / "whole.tif", a, rowsperstrip=16, **kw)
+    data = (tmp_path / "whole.tif").read_bytes()
+    (tmp_path / "in.tif").write_bytes(data[: len(data) // 2])
+    return tmp_path / "in.tif"
+
+
+def _damaged_chunk(tmp_path, a, chunk="c/3/3"):
+    path = _zarr(tmp_path / "in.zarr", a, chunks=(64, 64))
+    (tmp_path / "in.zarr" / chunk).write_bytes(b"not zstd" * 8)
+    return path
+
+
+def _lying_ome(tmp_path, a, change):
+    import json
+
+    nsr.upscale(a, "bicubic", 2, out=tmp_path / "in.ome.zarr")
+    meta = tmp_path / "in.ome.zarr" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    change(doc["attributes"]["ome"]["multiscales"][0])
+    meta.write_text(json.dumps(doc))
+    return tmp_path / "in.ome.zarr"
+
+
+BAD_INPUTS = {
+    "truncated TIFF": (
+        lambda t, a: _truncated_tiff(t, a),
+        r"cannot read .*in\.tif \(.*\): the file is damaged",
+    ),
+    "truncated deflate TIFF": (
+        lambda t, a: _truncated_tiff(t, a, compression="zlib"),
+        r"cannot read .*in\.tif \(.*\): the file is damaged",
+    ),
+    "damaged zarr chunk": (lambda t, a: _damaged_chunk(t, a, "c/0/0"), r"cannot read .*in\.zarr.*damaged"),
+    "scale of one value on 2-D": (
+        lambda t, a: _lying_ome(
+            t, a, lambda m: m["datasets"][0]["coordinateTransformations"][0].update(scale=[0.5])
+        ),
+        "a scale needs 2 values",
+    ),
+    "dataset path that does not exist": (
+        lambda t, a: _lying_ome(t, a, lambda m: m["datasets"][0].update(path="nope")),
+        "dataset path 'nope' is not an array",
+    ),
+    "no datasets": (lambda t, a: _lying_ome(t, a, lambda m: m.update(datasets=[])), "lists no datasets"),
+    "axes without names": (
+        lambda t, a: _lying_ome(t, a, lambda m: [ax.pop("name") for ax in m["axes"]]),
+        "need one-letter names",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_a_corrupt_or_lying_input_ends_in_one_line_and_nothing_is_written(tmp_path, rng, case, capsys):
+    from napari_superres.cli import main
+
+    make, expect = BAD_INPUTS[case]
+    src = make(tmp_path, (rng.random((512, 512)) * 255).astype(np.uint8))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["upscale", str(src), str(tmp_path / "out.ome.zarr")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    import re
+
+    assert re.search(expect, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_damaged_chunk_met_mid_run_is_named_and_the_rest_stays_resumable(tmp_path, rng):
+    a = (rng.random((512, 512)) * 255).astype(np.uint8)
+    src = _damaged_chunk(tmp_path, a, "c/1/5")  # not among the windows sampled before the run
+    out = tmp_path / "o.ome.zarr"
+    with pytest.raises(SuperResError, match=r"cannot read chunk \(1, 5\) of .*in\.zarr .*damaged") as err:
+        list(iter_write(src, out, model="bicubic", tile=64, workers=1))
+    assert "\n" not in str(err.value)
+    status = zarr.open_group(str(out), mode="r").attrs["napari_superres"]["status"]
+    assert status == "running" and any((out / ".superres-done").iterdir())
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda w, p: p.write_bytes(w.read_bytes()[: w.stat().st_size // 2]), "truncated or damaged"),
+        (lambda w, p: p.write_bytes(b"\x80\x04junk"), "cannot read .* as a PyTorch state dict"),
+    ],
+    ids=["truncated safetensors", "pickle header and junk"],
+)
+def test_a_damaged_weights_file_ends_in_one_line(tmp_path, textured, make, expect):
+    from napari_superres.models import weights_path
+
+    bad = tmp_path / ("w.safetensors" if "truncated" in expect else "w.pt")
+    make(weights_path("espcn", 2), bad)
+    with pytest.raises(SuperResError, match=expect) as err:
+        nsr.upscale(textured, str(bad), 2)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "config, expect", [('{"bogus": 1}', "does not accept"), ("[1, 2]", "not a set of named")]
+)
+def test_weights_whose_config_is_nonsense_end_in_one_line(tmp_path, config, expect):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from napari_superres.models import load_model, weights_path
+
+    src = weights_path("espcn", 2)
+    meta = safe_open(str(src), "pt").metadata() | {"config": config}
+    save_file(load_file(str(src)), str(tmp_path / "w.safetensors"), metadata=meta)
+    with pytest.raises(SuperResError, match=expect):
+        load_model(str(tmp_path / "w.safetensors"))
+
+
+# ---- the operating system says no
+
+
+def test_a_full_disk_ends_in_one_line_and_the_run_resumes_identically(tmp_path, textured, monkeypatch):
+    import errno
+
+    from napari_superres.writer import ome_zarr
+
+    real, calls = ome_zarr._store_block, []
+
+    def fills_up(*args):
+        calls.append(1)
+        if len(calls) > 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args)
+
+    out = tmp_path / "o.ome.zarr"
+    monkeypatch.setattr(ome_zarr, "_store_block", fills_up)
+    with pytest.raises(
+        SuperResError, match="no space left on the device holding .*run the same command again"
+    ) as err:
+        list(iter_write(textured, out, model="espcn", tile=16, workers=1))
+    assert "\n" not in str(err.value) and "--" not in err.value.render("python")
+    monkeypatch.setattr(ome_zarr, "_store_block", real)
+    resumed = nsr.upscale(textured, "espcn", 2, tile=16, out=out)[:]
+    assert np.array_equal(resumed, nsr.upscale(textured, "espcn", 2, tile=16).compute())
+
+
+def test_an_output_that_is_a_symlink_loop_is_refused(tmp_path, textured):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "loop.tif").symlink_to(tmp_path / "loop.tif")
+    for name in ("loop", "loop.tif"):
+        with pytest.raises(SuperResError, match="symbolic link to nothing"):
+            nsr.upscale(textured, "bicubic", 2, out=tmp_path / name)

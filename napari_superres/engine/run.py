@@ -351,7 +351,9 @@ class PathSource:
             if hit is not None:
                 return hit
             data = open_input(self.path, self.axes).data
-            return remember(key, ChunkCache(data, self.cache_bytes) if store_chunks(data) else data)
+            return remember(
+                key, ChunkCache(data, self.cache_bytes, self.path) if store_chunks(data) else data
+            )
 
     def __getitem__(self, slices):
         return np.asarray(self._cache()[slices])

@@ -136,16 +136,7 @@ def _open_zarr(path: Path):
             f"{path} is a zarr group without OME-Zarr multiscales; open one of its arrays "
             f"({', '.join(arrays) or 'none found'}) by path"
         )
-    ds0 = ms["datasets"][0]
-    arr = node[ds0["path"]]
-    axes_meta = ms.get("axes") or [{"name": a} for a in "tczyx"[-arr.ndim :]]
-    axes = "".join(a["name"] if isinstance(a, str) else a["name"] for a in axes_meta).upper()
-    scale, translation = [1.0] * arr.ndim, [0.0] * arr.ndim
-    for tr in list(ms.get("coordinateTransformations", [])) + list(ds0.get("coordinateTransformations", [])):
-        if tr.get("type") == "scale":
-            scale = [a * b for a, b in zip(scale, tr["scale"])]
-        elif tr.get("type") == "translation":
-            translation = [a + b for a, b in zip(translation, tr["translation"])]
+    arr, axes, scale, translation, axes_meta = _ome_level0(path, node, ms)
     units = {a["name"].upper(): a["unit"] for a in axes_meta if isinstance(a, dict) and a.get("unit")}
     channels = [c.get("label", "") for c in ome.get("omero", {}).get("channels", [])] or None
     return SourceImage(
@@ -158,6 +149,53 @@ def _open_zarr(path: Path):
         path=str(path),
         name=ms.get("name") or path.name.split(".")[0],
     )
+
+
+def _ome_level0(path: Path, node, ms: dict):
+    """Level 0 of OME-Zarr multiscales ``ms``: ``(array, axes, scale, translation, axes metadata)``,
+    with every field checked, so metadata that lies is said in one line instead of failing later."""
+
+    def bad(problem: str):
+        return SuperResError(
+            f"the OME-Zarr metadata of {path} is inconsistent: {problem}; fix its zarr.json, or open "
+            "the level-0 array inside the store by its path"
+        )
+
+    datasets = ms.get("datasets")
+    if not isinstance(datasets, list) or not datasets or not isinstance(datasets[0], dict):
+        raise bad("multiscales lists no datasets")
+    ds0 = datasets[0]
+    try:
+        arr = node[str(ds0.get("path"))]
+    except Exception:  # zarr raises KeyError or its own errors for a missing member
+        raise bad(f"dataset path {ds0.get('path')!r} is not an array in the store") from None
+    if not hasattr(arr, "shape"):
+        raise bad(f"dataset path {ds0.get('path')!r} is a group, not an array")
+    axes_meta = ms.get("axes") or [{"name": a} for a in "tczyx"[-arr.ndim :]]
+    names = [a if isinstance(a, str) else a.get("name") if isinstance(a, dict) else None for a in axes_meta]
+    if not all(isinstance(n, str) and len(n) == 1 for n in names):
+        raise bad(f"axes {names} need one-letter names (t, c, z, y, x)")
+    if len(names) != arr.ndim:
+        raise bad(f"{len(names)} axes for a {arr.ndim}-D array")
+    scale, translation = [1.0] * arr.ndim, [0.0] * arr.ndim
+    for tr in list(ms.get("coordinateTransformations", [])) + list(ds0.get("coordinateTransformations", [])):
+        kind = tr.get("type") if isinstance(tr, dict) else None
+        if kind not in ("scale", "translation"):
+            continue
+        values = tr.get(kind)
+        if not isinstance(values, list) or len(values) != arr.ndim:
+            raise bad(f"a {kind} needs {arr.ndim} values (one per axis), got {values!r}")
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise bad(f"a {kind} holds a value that is not a number: {values!r}") from None
+        if not all(np.isfinite(values)) or (kind == "scale" and min(values) <= 0):
+            raise bad(f"a {kind} must be finite{' and positive' if kind == 'scale' else ''}, got {values}")
+        if kind == "scale":
+            scale = [a * b for a, b in zip(scale, values)]
+        else:
+            translation = [a + b for a, b in zip(translation, values)]
+    return arr, "".join(names).upper(), scale, translation, axes_meta
 
 
 _LENGTH_UNITS = {
@@ -368,6 +406,31 @@ def open_input(image, axes: str | None = None) -> SourceImage:
     return src
 
 
+def array_place(array) -> str:
+    """Where a stored array lives, for messages: its store's folder or file, else its type."""
+    store = getattr(array, "store", None)
+    root = getattr(store, "root", None) or getattr(store, "path", None)
+    if root is not None:
+        path = getattr(array, "path", "")
+        return f"{root}/{path}" if path else str(root)
+    return f"the {type(array).__name__} input"
+
+
+def unreadable(exc: BaseException, where: str, chunk: tuple | None = None) -> SuperResError:
+    """The one-line error for pixels that cannot be read: a damaged or truncated file or chunk, or an
+    operating-system error (permissions, an I/O error)."""
+    what = f"chunk {tuple(int(i) for i in chunk)} of {where}" if chunk is not None else where
+    if isinstance(exc, SuperResError):
+        return exc
+    if isinstance(exc, PermissionError):
+        return SuperResError(f"cannot read {what}: permission denied; check the file's permissions")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SuperResError(
+        f"cannot read {what} ({reason}): the file is damaged or incomplete; restore it from a copy or "
+        "write it again"
+    )
+
+
 class ChunkCache:
     """Reads windows of a chunked array (zarr, TIFF store), decoding each chunk once while cached.
 
@@ -377,11 +440,12 @@ class ChunkCache:
     processed row by row, so a band of chunks is decoded once. Thread-safe.
     """
 
-    def __init__(self, array, max_bytes: int = 256 << 20):
+    def __init__(self, array, max_bytes: int = 256 << 20, name: str | None = None):
         import threading
         from collections import OrderedDict
 
         self.array = array
+        self.name = name or array_place(array)
         self.shape = tuple(array.shape)
         self.dtype = np.dtype(array.dtype)
         self.chunks = tuple(int(c) for c in array.chunks)
@@ -391,10 +455,10 @@ class ChunkCache:
         self._lock = threading.Lock()
 
     def __getstate__(self):  # sent to another process: the array travels, the cache starts empty there
-        return {"array": self.array, "max_bytes": self.max_bytes}
+        return {"array": self.array, "max_bytes": self.max_bytes, "name": self.name}
 
     def __setstate__(self, state):
-        self.__init__(state["array"], state["max_bytes"])
+        self.__init__(state["array"], state["max_bytes"], state.get("name"))
 
     def _chunk(self, idx: tuple) -> np.ndarray:
         with self._lock:
@@ -403,7 +467,10 @@ class ChunkCache:
                 self._cache.move_to_end(idx)
                 return hit
         sl = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, self.chunks, self.shape))
-        data = np.asarray(self.array[sl])
+        try:
+            data = np.asarray(self.array[sl])
+        except Exception as exc:  # decoders raise many types for a damaged chunk
+            raise unreadable(exc, self.name, idx) from None
         with self._lock:
             if idx not in self._cache:
                 self._cache[idx] = data

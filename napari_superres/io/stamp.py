@@ -6,6 +6,8 @@ or a copy that kept the old times, still changes the windows in all but contrive
 windows decodes a few chunks; listing a store is one ``stat`` per chunk file.
 
 >>> import numpy as np
+
+from .readers import array_place, unreadable
 >>> a = np.arange(100, dtype=np.uint8).reshape(10, 10)
 >>> sample_hash(a, "YX") == sample_hash(a.copy(), "YX"), sample_hash(a, "YX") == sample_hash(a[::-1], "YX")
 (True, False)
@@ -18,6 +20,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from .readers import array_place, unreadable
 
 WINDOW = 64  # pixels along Y and X of each sampled window
 POSITIONS = (0.0, 0.5, 1.0)  # where along each axis: start, middle, end
@@ -43,7 +47,7 @@ def files_stamp(path) -> str:
     return hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
 
 
-def sample_hash(data, axes: str) -> str:
+def sample_hash(data, axes: str, where: str | None = None) -> str:
     """Hash of windows of ``WINDOW`` x ``WINDOW`` pixels at the start, middle and end along Y and X (9 per
     plane), in the first, middle and last plane along each other axis (channels are read whole), with
     the shape and dtype."""
@@ -58,7 +62,11 @@ def sample_hash(data, axes: str) -> str:
         w = min(n, WINDOW) if ax in "YX" else 1
         per_axis.append([slice(a, a + w) for a in sorted({round((n - w) * f) for f in POSITIONS})])
     for slices in itertools.product(*per_axis):
-        h.update(np.ascontiguousarray(np.asarray(data[slices])).tobytes())
+        try:
+            window = np.asarray(data[slices])
+        except Exception as exc:  # a damaged file: said in one line here, before any output exists
+            raise unreadable(exc, where or array_place(data)) from None
+        h.update(np.ascontiguousarray(window).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -66,4 +74,4 @@ def input_stamp(path, data, axes: str) -> str:
     """The identity of an input's content: :func:`files_stamp` of its path (when it has one) and
     :func:`sample_hash` of its pixels."""
     files = files_stamp(path) if path is not None and os.path.exists(path) else ""
-    return f"{files}-{sample_hash(data, axes)}"
+    return f"{files}-{sample_hash(data, axes, None if path is None else str(path))}"

@@ -58,9 +58,13 @@ def read_state_dict(path: Path) -> dict:
                 f"{path} holds pickled Python objects besides tensors, which napari-superres does not "
                 "unpickle; save the state dict alone (torch.save(model.state_dict(), ...)) or as .safetensors"
             ) from None
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        except (
+            Exception
+        ) as exc:  # junk after a pickle header fails in many ways (struct.error, EOFError, ...)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SuperResError(f"cannot read {path} as a PyTorch state dict ({first})") from None
+            raise SuperResError(
+                f"cannot read {path} as a PyTorch state dict ({first}); the file is damaged or not a torch.save file"
+            ) from None
     return unwrap(state, path)
 
 

@@ -97,9 +97,25 @@ def from_safetensors(path: Path, name: str | None = None) -> SRModel:
             f"{path} has no napari-superres metadata (arch, scale, config); "
             "save weights with napari_superres.train or load them into the architecture yourself"
         ) from exc
+    if not isinstance(config, dict):
+        raise SuperResError(
+            f"{path} has a config that is not a set of named settings ({meta.get('config')}); the file is damaged or not ours"
+        )
     config.setdefault("in_channels", int(meta.get("in_channels", 1)))
-    model = build(arch, scale, config, name=name or path.stem)
-    state = load_file(str(path))
+    try:
+        model = build(arch, scale, config, name=name or path.stem)
+    except (TypeError, ValueError, KeyError) as exc:  # settings the architecture does not take
+        if isinstance(exc, SuperResError):
+            raise
+        raise SuperResError(
+            f"{path} has a config that {arch} x{scale} does not accept ({exc}); the file is damaged or not ours"
+        ) from None
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # SafetensorError and OSError: truncated or damaged after its header
+        raise SuperResError(
+            f"cannot read the tensors of {path} ({str(exc).splitlines()[0]}); the file is truncated or damaged: copy it again"
+        ) from None
     try:
         model.module.load_state_dict(state, strict=True)
     except RuntimeError as exc:

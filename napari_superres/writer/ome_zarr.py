@@ -30,7 +30,7 @@ import numpy as np
 
 from .._version import __version__
 from ..engine import UpscaleOptions, build, stream_order
-from ..errors import SuperResError, opt
+from ..errors import SuperResError, from_os_error, opt
 from ..events import Progress
 from ..io import OME_ORDER, open_input
 from ..io.geo import enlarged
@@ -47,7 +47,11 @@ def same_place(a: Path, b: Path) -> bool:
 
 
 def _refuse_input(out: Path, src) -> None:
-    """The output must not be the input, nor inside it, nor hold it."""
+    """The output must not be the input, nor inside it, nor hold it (nor be a link to nowhere)."""
+    if out.is_symlink() and not out.exists():
+        raise SuperResError(
+            f"output {out} is a symbolic link to nothing (or a loop); remove it or choose another output"
+        )
     if src.path and same_place(out, Path(src.path)):
         raise SuperResError(f"output {out} is the input or inside it; choose another output path")
 
@@ -164,7 +168,10 @@ def iter_write(
     src = open_input(image, options.axes)
     _check_output(out, src)
     with output_lock(out):  # one writer per output, from before it is looked at until the end
-        yield from _write(src, out, options, overwrite, workers, scheduler)
+        try:
+            yield from _write(src, out, options, overwrite, workers, scheduler)
+        except OSError as exc:  # disk full, permissions: one line; the finished chunks stay resumable
+            raise from_os_error(exc, out) from None
 
 
 def _write(src, out: Path, options: UpscaleOptions, overwrite, workers, scheduler):

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from ..engine import UpscaleOptions
-from ..errors import SuperResError, opt
+from ..errors import SuperResError, from_os_error, opt
 from ..events import Progress
 from ..io import open_input
 from ..io.lock import output_lock
@@ -38,7 +38,10 @@ def iter_write_tiff(
     src = open_input(image, options.axes)
     _refuse_input(out, src)
     with output_lock(out):
-        yield from _write_tiff(src, out, options, overwrite, workers, scheduler)
+        try:
+            yield from _write_tiff(src, out, options, overwrite, workers, scheduler)
+        except OSError as exc:  # the finished partial zarr is kept: a rerun writes the TIFF again
+            raise from_os_error(exc, out) from None
 
 
 def _write_tiff(src, out: Path, options, overwrite, workers, scheduler):
