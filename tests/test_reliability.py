@@ -337,3 +337,67 @@ def test_an_output_that_is_a_symlink_loop_is_refused(tmp_path, textured):
     for name in ("loop", "loop.tif"):
         with pytest.raises(SuperResError, match="symbolic link to nothing"):
             nsr.upscale(textured, "bicubic", 2, out=tmp_path / name)
+
+
+# ---- the lazy graph stays small at whole-slide sizes
+
+
+def test_the_lazy_result_of_a_200000_px_square_input_is_small_and_slices_make_few_tasks(
+    tmp_path, monkeypatch
+):
+    import tracemalloc
+
+    from napari_superres.engine import plan
+
+    path = str(tmp_path / "huge.zarr")  # 200000 x 200000 uint16 (80 GB), no chunk written: reads as zeros
+    zarr.open_array(path, mode="w", shape=(200_000, 200_000), dtype=np.uint16, chunks=(1024, 1024))
+    made = []
+    real = plan.TileTask.__call__
+    monkeypatch.setattr(plan.TileTask, "__call__", lambda self, idx: made.append(idx) or real(self, idx))
+    nsr.upscale(np.zeros((8, 8), np.uint16), "bicubic", 2)  # imports and the model, outside the measurement
+    made.clear()
+    tracemalloc.start()
+    lazy = nsr.upscale(path, "bicubic", 2)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert lazy.shape == (400_000, 400_000) and lazy.numblocks == (782, 782)  # 611524 tiles
+    assert made == [] and peak < 50e6  # was 611524 tasks and +433 MB before anything was computed
+    window = lazy[200_000:200_300, 100_000:100_300].compute()
+    assert window.shape == (300, 300) and len(made) <= 4  # the tiles under the window, no more
+
+
+# ---- image-file outputs: written as images when they fit, else refused
+
+
+def test_a_png_output_is_an_image_file_with_the_result(tmp_path, textured):
+    from PIL import Image
+
+    out = tmp_path / "big.png"
+    nsr.upscale(textured, "bicubic", 2, out=out)
+    assert out.is_file()  # not a zarr folder with an image's name
+    back = np.asarray(Image.open(out))
+    assert back.dtype == np.uint16 and np.array_equal(back, nsr.upscale(textured, "bicubic", 2).compute())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]  # no lock or partial file left
+    with pytest.raises(SuperResError, match="exists"):
+        nsr.upscale(textured, "bicubic", 2, out=out)
+
+
+@pytest.mark.parametrize(
+    "name, image, expect",
+    [
+        ("o.jpg", np.zeros((20, 20), np.uint16), "holds 8-bit values; this result is uint16"),
+        ("o.png", np.zeros((3, 20, 20), np.uint8), "holds one grey or RGB plane; this result has axes ZYX"),
+        ("o.png", np.zeros((20, 20), np.float32), "holds 8- or 16-bit values; this result is float32"),
+        ("o.jpeg", np.zeros((20, 20, 4), np.uint8), "no transparency"),
+        ("o.png", np.zeros((400, 400), np.uint8), "too large for a .png file"),
+    ],
+)
+def test_an_image_file_output_that_cannot_hold_the_result_is_refused(
+    tmp_path, monkeypatch, name, image, expect
+):
+    from napari_superres.writer import image as image_writer
+
+    monkeypatch.setattr(image_writer, "MAX_PIXELS", 500_000)
+    with pytest.raises(SuperResError, match=expect) as err:
+        nsr.upscale(image, "bicubic", 2, out=tmp_path / name)
+    assert ".ome.zarr" in str(err.value) and list(tmp_path.iterdir()) == []

@@ -19,6 +19,7 @@ each plane through the 1-channel model.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ from .run import (
     stats,
     store_chunks,
 )
+from .tiles import TileLayer
 
 DEFAULT_TILE = 256  # measured fastest for ESPCN on a 2-core CPU (docs/benchmarks.md)
 STATS_WINDOW = 256
@@ -115,6 +117,28 @@ def _stats_windows(shape, axes, seed=0):
     return regions, chans, n_ch
 
 
+SUPPORT = "superres-support-"  # name prefix of the layer of the tasks all tiles share
+
+
+@dataclass
+class TileTask:
+    """The task of one output block (picklable: the lazy tile layer travels to a cluster's scheduler)."""
+
+    axis_plans: list
+    reader: Reader
+    model_key: str
+    range_key: str
+    c_ax: int | None
+    spec: TileSpec
+
+    def __call__(self, idx: tuple):
+        blocks = [self.axis_plans[d][i] for d, i in enumerate(idx)]
+        region = [b[0] for b in blocks]
+        channel = region[self.c_ax][0] if self.c_ax is not None else 0  # one plane of one channel per block
+        spec = dataclasses.replace(self.spec, crop=tuple(b[2] for b in blocks))
+        return (sr_tile, self.reader.task(region), self.model_key, self.range_key, channel, spec)
+
+
 # ----------------------------------------------------------------------------- public
 @dataclass
 class Plan:
@@ -145,7 +169,17 @@ class Plan:
             return None
         from dask.threaded import get
 
-        return get(dict(self.graph), self.range_key)
+        return get(self.support_graph(), self.range_key)
+
+    def support_graph(self) -> dict:
+        """Every task of the graph but the tiles' (the source, model and ranges, and a dask input's
+        own graph): small for stored inputs, whatever the image's size."""
+        return {
+            k: v
+            for layer in self.graph.layers.values()
+            if not isinstance(layer, TileLayer)
+            for k, v in layer.items()
+        }
 
 
 def source_token(src: SourceImage) -> str:
@@ -209,7 +243,7 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
     """
     import dask.array as da
     from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
     from ..device import resolve_device
     from ..models import load_model
@@ -319,23 +353,29 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
         for d, length in enumerate(shape)
     ]
     name = f"superres-x{s:g}-{token}"
-    for idx in np.ndindex(*[len(p) for p in axis_plans]):
-        blocks = [axis_plans[d][i] for d, i in enumerate(idx)]
-        region = [b[0] for b in blocks]
-        spec = TileSpec(
-            scale=n,
-            spatial=(y_ax, x_ax),
-            crop=tuple(b[2] for b in blocks),
-            out_dtype=final_dtype,
-            normalize="none" if norm is None else "range",
-            nodata=nodata,
-            halo=halo,
-            precision=precision,
-            batch=int(batch),
-        )
-        channel = region[c_ax][0] if c_ax is not None else 0  # blocks hold one plane of one channel
-        layers[(name, *idx)] = (sr_tile, reader.task(region), model_key, range_key, channel, spec)
-    graph = HighLevelGraph.from_collections(name, layers, dependencies=reader.deps)
+    spec = TileSpec(
+        scale=n,
+        spatial=(y_ax, x_ax),
+        crop=(),
+        out_dtype=final_dtype,
+        normalize="none" if norm is None else "range",
+        nodata=nodata,
+        halo=halo,
+        precision=precision,
+        batch=int(batch),
+    )
+
+    tile_task = TileTask(axis_plans, reader, model_key, range_key, c_ax, spec)
+    # the tiles' tasks are made when asked for; the few they share (the source, the model, the
+    # normalisation ranges) form a small layer of their own
+    base = HighLevelGraph.from_collections(
+        name, TileLayer(name, axis_plans, tile_task, set(layers)), reader.deps
+    )
+    inputs = set(base.dependencies[name])
+    graph = HighLevelGraph(
+        {**base.layers, SUPPORT + name: MaterializedLayer(layers)},
+        {**base.dependencies, name: inputs | {SUPPORT + name}, SUPPORT + name: inputs},
+    )
     out_chunks = tuple(tuple(b[1] for b in p) for p in axis_plans)
     result = da.Array(graph, name, chunks=out_chunks, dtype=final_dtype)
     plan = Plan(

@@ -375,16 +375,18 @@ def process_model(origin: str, scale: int, consistency: int, device: str, token:
 
 
 class Reader:
-    """Makes graph tasks that read a window of the source, whatever kind of array it is."""
+    """Makes graph tasks that read a window of the source, whatever kind of array it is. Holds only
+    names and chunk sizes (it travels with the lazy tile layer to a cluster); the source itself is
+    in :attr:`layer` (stores and arrays) or in :attr:`deps` (a dask input's own graph)."""
 
     def __init__(self, data, token, path_source=None, cache_bytes: int = CACHE_MAX_BYTES):
         import dask.array as da
 
-        self.data = data
         self.is_dask = isinstance(data, da.Array)
         self.layer: dict = {}
         if self.is_dask:
             self.deps = [data]
+            self.name, self.chunks = data.name, data.chunks
         else:
             if path_source is not None:
                 data = path_source
@@ -398,10 +400,9 @@ class Reader:
         slices = tuple(slice(a, b) for a, b in region)
         if not self.is_dask:
             return (read_region, self.key, slices)
-        arr = self.data
         index_lists, local = [], []
         for dim, (a, b) in enumerate(region):
-            bounds = np.concatenate([[0], np.cumsum(arr.chunks[dim])])
+            bounds = np.concatenate([[0], np.cumsum(self.chunks[dim])])
             i0 = int(np.searchsorted(bounds, a, side="right") - 1)
             i1 = int(np.searchsorted(bounds, b, side="left"))
             index_lists.append(range(i0, max(i1, i0 + 1)))
@@ -409,7 +410,10 @@ class Reader:
 
         def nest(dim, prefix):
             if dim == len(index_lists):
-                return (arr.name, *prefix)
+                return (self.name, *prefix)
             return [nest(dim + 1, (*prefix, i)) for i in index_lists[dim]]
 
         return (assemble, nest(0, ()), tuple(local))
+
+    def __getstate__(self):  # the names and chunks travel; the source and a dask input's graph do not
+        return {k: v for k, v in self.__dict__.items() if k not in ("layer", "deps")}

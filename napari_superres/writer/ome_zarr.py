@@ -82,8 +82,8 @@ def _existing(out: Path) -> dict | None:
     return None
 
 
-def _store_block(block, target, slices, marker):
-    target[slices] = block
+def _store_block(block, target, slices, marker, perm=None):
+    target[slices] = block if perm is None else block.transpose(perm)
     with open(marker, "w"):
         pass
     return None
@@ -179,10 +179,10 @@ def _write(src, out: Path, options: UpscaleOptions, overwrite, workers, schedule
     import zarr
 
     client = client_for(scheduler)  # an unreachable scheduler is said before anything is written
-    result, plan = build(src, options, streaming=True)
+    lazy, plan = build(src, options, streaming=True)
     axes_out = "".join(a for a in OME_ORDER if a in src.axes)
     perm = [src.axes.index(a) for a in axes_out]
-    result = result.transpose(perm)
+    result = lazy.transpose(perm)  # its shape and chunks; the tasks are the untransposed tiles
     ranges = plan.ranges()
     fp = _fingerprint(plan, ranges, axes_out)
 
@@ -273,7 +273,8 @@ def _write(src, out: Path, options: UpscaleOptions, overwrite, workers, schedule
     nw = int(workers) if workers else (os.cpu_count() or 1)
     if client is not None:
         nw = max(1, sum(client.nthreads().values()))
-    dsk = dict(result.__dask_graph__())
+    dsk = plan.support_graph()  # the tiles' tasks are made one group at a time (write_task)
+    tiles = plan.graph.layers[lazy.name]
     if plan.range_key is not None:  # computed once above; without this every group would sample again
         dsk[plan.range_key] = ranges
     wname = f"superres-write-{plan.token}"
@@ -292,7 +293,9 @@ def _write(src, out: Path, options: UpscaleOptions, overwrite, workers, schedule
     def write_task(idx):
         slices = tuple(slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in enumerate(idx))
         marker = str(marker_dir / ".".join(map(str, idx)))
-        return (wname, *idx), (_store_block, (result.name, *idx), level0, slices, marker)
+        tile = (lazy.name, *(idx[axes_out.index(a)] for a in src.axes))
+        key = (wname, *idx)
+        return key, {key: (_store_block, tile, level0, slices, marker, perm), tile: tiles[tile]}
 
     if client is None and nw > 1 and not isinstance(src.data, da.Array):
         finished = sliding_window(dsk, todo, write_task, nw)

@@ -37,10 +37,11 @@ def sliding_window(dsk, todo, write_task, workers: int):
     try:
         while True:
             while len(pending) < 2 * workers and (idx := next(blocks, None)) is not None:
-                key, task = write_task(idx)
-                dsk[key] = task
+                key, tasks = write_task(idx)
+                dsk.update(tasks)
                 sub, _ = cull(dsk, [key])
-                del dsk[key]
+                for k in tasks:
+                    del dsk[k]
                 pending.add(ex.submit(one, key, sub))
             if not pending:
                 return
@@ -61,11 +62,12 @@ def groups(dsk, todo, write_task, group_size: int, workers: int, client):
     from dask.optimization import cull
 
     for start in range(0, len(todo), group_size):
-        keys = []
+        keys, added = [], []
         for idx in todo[start : start + group_size]:
-            key, task = write_task(idx)
-            dsk[key] = task
+            key, tasks = write_task(idx)
+            dsk.update(tasks)
             keys.append(key)
+            added.extend(tasks)
         sub, _ = cull(dsk, keys)
         if client is None:
             run_sync(sub, keys, workers)
@@ -81,7 +83,7 @@ def groups(dsk, todo, write_task, group_size: int, workers: int, client):
             except BaseException:
                 client.cancel(futures)
                 raise
-        for k in keys:
+        for k in added:
             del dsk[k]
 
 
