@@ -161,6 +161,15 @@ def _has_weights(name, scale: int, deg) -> bool:
 
 
 def compare(
+    hr: np.ndarray, scale: int = 2, methods=("bicubic", "ibp", "default"), **kwargs
+) -> tuple[list[dict], np.ndarray, dict]:
+    """Degrade a 2D ground-truth plane, enlarge it back with each method and score each result: the
+    last message of :func:`iter_compare` (see there), as ``(rows, lr, results)``."""
+    *_, last = iter_compare(hr, scale, methods, **kwargs)
+    return last["rows"], last["lr"], last["results"]
+
+
+def iter_compare(
     hr: np.ndarray,
     scale: int = 2,
     methods=("bicubic", "ibp", "default"),
@@ -169,7 +178,7 @@ def compare(
     noise_sigma: float = 0.0,
     seed: int = 0,
     device: str = "auto",
-) -> tuple[list[dict], np.ndarray, dict]:
+):
     """Degrade a 2D ground-truth plane, enlarge it back with each method and score each result.
 
     ``hr`` (any numeric type) is mapped to [0, 1] by its robust range (uint8: /255), cropped to a
@@ -177,9 +186,11 @@ def compare(
     given Gaussian noise (``noise_sigma``, in [0, 1] units). Every method enlarges that LR plane,
     told the same degradation (so models load their weights for it where they have them).
 
-    Returns ``(rows, lr, results)``: per method a dict of ``psnr`` and ``ssim`` (peak 1.0, ``scale``
-    pixels shaved), ``consistency`` (PSNR between the result downscaled again and the LR plane) and
-    ``seconds``; the LR plane and each result in the units of ``hr`` (float32).
+    Yields a message before each method (``stage`` "method", ``done`` of ``total``, ``method``) and a
+    last one (``stage`` "done") with ``rows``: per method a dict of ``psnr`` and ``ssim`` (peak 1.0,
+    ``scale`` pixels shaved), ``consistency`` (PSNR between the result downscaled again and the LR
+    plane) and ``seconds``; ``lr`` and ``results``: the LR plane and each result in the units of ``hr``
+    (float32). Stopping the iteration between methods drops the rest.
     """
     import torch
 
@@ -204,7 +215,8 @@ def compare(
         lr_t = add_noise(lr_t, noise_sigma, generator=torch.Generator().manual_seed(seed))
     lr = lr_t[0].numpy().astype(np.float32)
     rows, results = [], {}
-    for name in methods:
+    for i, name in enumerate(methods):
+        yield {"stage": "method", "done": i, "total": len(methods), "method": str(name)}
         t0 = time.perf_counter()
         told = deg if _has_weights(name, scale, deg) else None
         sr = np.asarray(
@@ -222,7 +234,15 @@ def compare(
             }
         )
         results[str(name)] = (sr * (hi - lo) + lo).astype(np.float32)
-    return rows, (lr * (hi - lo) + lo).astype(np.float32), results
+    lr_out = (lr * (hi - lo) + lo).astype(np.float32)
+    yield {
+        "stage": "done",
+        "done": len(methods),
+        "total": len(methods),
+        "rows": rows,
+        "lr": lr_out,
+        "results": results,
+    }
 
 
 # ----------------------------------------------------------------------------- the real-data benchmark

@@ -137,7 +137,14 @@ def main(model="default", scale=2, size=2048, device="auto", tile=None, stages=S
     with tempfile.TemporaryDirectory(prefix="superres-perf-") as wd:
         if "zarr" in stages:
             _make_zarr_input(Path(wd) / "input.zarr", size)
-        for st in stages:
+        for i, st in enumerate(stages, 1):
+            t0 = time.perf_counter()
+            print(
+                f"stage {i} of {len(stages)}: {st} (in a fresh process) ...",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
             cmd = [
                 sys.executable,
                 "-m",
@@ -154,6 +161,7 @@ def main(model="default", scale=2, size=2048, device="auto", tile=None, stages=S
             if r.returncode != 0:
                 raise RuntimeError(f"stage {st} failed: {r.stderr.strip().splitlines()[-1:]}")
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            print(f" {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     raw = next((r["seconds"] for r in results if r["stage"] == "raw"), None)
     print(
         f"model {model} x{scale}, {size}x{size} uint16 input, device {device}, tile {tile or 'default'}, "

@@ -262,13 +262,17 @@ def test_train_widget_lr_hr_pair(make_napari_viewer, qtbot, tmp_path, textured):
     assert json.loads(meta["degradation"])["kind"] == "measured LR/HR pairs"
 
 
-def test_evaluate_widget_table_and_layers(make_napari_viewer, textured):
+def test_evaluate_widget_table_and_layers(make_napari_viewer, qtbot, textured):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.stack([textured, textured[::-1]]), name="gt", scale=(1, 0.5, 0.5))
     w = _dock(viewer, "Evaluate")
     w.methods.value = ["bicubic", "ibp", "espcn"]
     viewer.dims.set_current_step(0, 1)
-    rows = w.evaluate()
+    w.evaluate()  # in the background: the viewer stays responsive, Cancel is offered
+    assert w.cancel_button.enabled and not w.run_button.enabled
+    _wait(qtbot, w.job)
+    rows = w.rows
+    assert not w.cancel_button.enabled and w.run_button.enabled
     assert sorted(r["method"] for r in rows) == ["bicubic", "espcn", "ibp"]
     assert w.table.shape == (3, 5)
     by = {r["method"]: r for r in rows}

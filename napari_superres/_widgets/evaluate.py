@@ -19,6 +19,7 @@ from ..errors import SuperResError
 from .common import (
     DEGRADATION_CHOICES,
     GAUSSIAN_CHOICE,
+    Background,
     degradation_value,
     fit_dock,
     model_rows,
@@ -44,6 +45,7 @@ class EvaluateWidget(Container):
         self.methods = Select(label="methods", choices=self._method_choices)
         self.prefix = LineEdit(label="layer prefix", value="")
         self.run_button = PushButton(text="Evaluate displayed plane")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.table = Table(
             value={"data": [], "columns": ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"]}
         )
@@ -58,6 +60,7 @@ class EvaluateWidget(Container):
                 self.methods,
                 self.prefix,
                 self.run_button,
+                self.cancel_button,
                 self.table,
                 self.status,
             ]
@@ -66,6 +69,7 @@ class EvaluateWidget(Container):
         self.degradation.changed.connect(self._show_sigma)
         on_registry_change(self.reset_choices)
         self.rows: list[dict] = []
+        self.job = Background(self.run_button, self.cancel_button, self.status)
         fit_dock(self, wrap=[self.status])
         self._show_sigma()
 
@@ -76,10 +80,10 @@ class EvaluateWidget(Container):
         return [m["name"] for m in model_rows()]
 
     def evaluate(self, *_):
-        import numpy as np
-
-        from ..bench import compare
-        from ..layers import displayed_plane, plane_placement
+        """Score the chosen methods on the displayed plane in the background (progress, Cancel); the
+        table and the layers appear when all are done. Returns the worker (None when refused)."""
+        from ..bench import iter_compare
+        from ..layers import displayed_plane
 
         layer = self.layer.value
         methods = list(self.methods.value or [])
@@ -91,14 +95,28 @@ class EvaluateWidget(Container):
             s = int(self.scale.value)
             plane = displayed_plane(layer, self.viewer.dims.current_step)
             deg = degradation_value(self.degradation.value, self.blur.value)
-            rows, lr, results = compare(
-                plane, s, methods, degradation=deg, noise_sigma=float(self.noise.value)
-            )
+            gen = iter_compare(plane, s, methods, degradation=deg, noise_sigma=float(self.noise.value))
         except SuperResError as exc:
             show_error(exc)
             return None
+
+        def message(msg):
+            if msg["stage"] == "method":
+                return f"enlarging with {msg['method']} ({msg['done'] + 1} of {msg['total']})"
+            return ""
+
+        def done(msg):
+            self._show(msg, layer, plane, s)
+
+        return self.job.start(gen, message, done, "Evaluating")
+
+    def _show(self, msg, layer, plane, s):
+        import numpy as np
+
+        from ..layers import plane_placement
+
+        rows, lr, results = msg["rows"], msg["lr"], msg["results"]
         self.rows = rows
-        columns = ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"]
         self.table.value = {
             "data": [
                 [
@@ -111,7 +129,7 @@ class EvaluateWidget(Container):
                 for r in rows
             ],
             "index": list(range(1, len(rows) + 1)),
-            "columns": columns,
+            "columns": ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"],
         }
         prefix = self.prefix.value or layer.name
         hr = plane[: lr.shape[0] * s, : lr.shape[1] * s].astype(np.float32)
@@ -124,4 +142,3 @@ class EvaluateWidget(Container):
             )
         best = max(rows, key=lambda r: r["psnr"])
         self.status.value = f"best: {best['method']} {best['psnr']:.2f} dB on the displayed plane"
-        return rows
