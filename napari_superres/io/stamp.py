@@ -6,8 +6,6 @@ or a copy that kept the old times, still changes the windows in all but contrive
 windows decodes a few chunks; listing a store is one ``stat`` per chunk file.
 
 >>> import numpy as np
-
-from .readers import array_place, unreadable
 >>> a = np.arange(100, dtype=np.uint8).reshape(10, 10)
 >>> sample_hash(a, "YX") == sample_hash(a.copy(), "YX"), sample_hash(a, "YX") == sample_hash(a[::-1], "YX")
 (True, False)
