@@ -84,6 +84,17 @@ class SuperResError(ValueError):
         return render(super().__str__(), surface)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for the reason
+    in brackets of a one-line error.
+
+    >>> first_line(ValueError("bad header\\nmore detail")), first_line(EOFError())
+    ('bad header', 'EOFError')
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def from_os_error(exc: OSError, target) -> SuperResError:
     """An operating-system error while writing ``target``, in one line, with what to do. Finished
     parts of an output are kept, so the advice is to fix the cause and run again."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SuperResError, opt
+from ..errors import SuperResError, first_line, opt
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8"}
@@ -424,9 +424,8 @@ def unreadable(exc: BaseException, where: str, chunk: tuple | None = None) -> Su
         return exc
     if isinstance(exc, PermissionError):
         return SuperResError(f"cannot read {what}: permission denied; check the file's permissions")
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return SuperResError(
-        f"cannot read {what} ({reason}): the file is damaged or incomplete; restore it from a copy or "
+        f"cannot read {what} ({first_line(exc)}): the file is damaged or incomplete; restore it from a copy or "
         "write it again"
     )
 

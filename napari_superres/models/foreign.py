@@ -20,7 +20,7 @@ import json
 import warnings
 from pathlib import Path
 
-from ..errors import SuperResError, opt
+from ..errors import SuperResError, first_line, opt
 from .spec import NAMED, SRModel, architecture, architectures, build
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
@@ -58,12 +58,10 @@ def read_state_dict(path: Path) -> dict:
                 f"{path} holds pickled Python objects besides tensors, which napari-superres does not "
                 "unpickle; save the state dict alone (torch.save(model.state_dict(), ...)) or as .safetensors"
             ) from None
-        except (
-            Exception
-        ) as exc:  # junk after a pickle header fails in many ways (struct.error, EOFError, ...)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # junk after a pickle header fails in many ways (struct.error, EOFError, ...)
+        except Exception as exc:
             raise SuperResError(
-                f"cannot read {path} as a PyTorch state dict ({first}); the file is damaged or not a torch.save file"
+                f"cannot read {path} as a PyTorch state dict ({first_line(exc)}); the file is damaged or not a torch.save file"
             ) from None
     return unwrap(state, path)
 
@@ -236,9 +234,8 @@ def load_with_spandrel(state: dict, path: Path):
     try:
         desc = spandrel.ModelLoader().load_from_state_dict(state)
     except Exception as exc:  # spandrel's UnsupportedModelError and shape errors from its loaders
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SuperResError(
-            f"{path.name}: neither napari-superres nor spandrel recognises it ({first})"
+            f"{path.name}: neither napari-superres nor spandrel recognises it ({first_line(exc)})"
         ) from None
     if not hasattr(desc, "scale") or getattr(desc, "purpose", "SR") not in ("SR", "Restoration"):
         raise SuperResError(f"{path.name}: spandrel loads it, but it is not a single-image upscaler")

@@ -13,7 +13,7 @@ import os
 import struct
 from pathlib import Path
 
-from ..errors import SuperResError
+from ..errors import SuperResError, first_line
 from .spec import SRModel, build
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -104,9 +104,9 @@ def from_safetensors(path: Path, name: str | None = None) -> SRModel:
     config.setdefault("in_channels", int(meta.get("in_channels", 1)))
     try:
         model = build(arch, scale, config, name=name or path.stem)
+    except SuperResError:
+        raise
     except (TypeError, ValueError, KeyError) as exc:  # settings the architecture does not take
-        if isinstance(exc, SuperResError):
-            raise
         raise SuperResError(
             f"{path} has a config that {arch} x{scale} does not accept ({exc}); the file is damaged or not ours"
         ) from None
@@ -114,13 +114,12 @@ def from_safetensors(path: Path, name: str | None = None) -> SRModel:
         state = load_file(str(path))
     except Exception as exc:  # SafetensorError and OSError: truncated or damaged after its header
         raise SuperResError(
-            f"cannot read the tensors of {path} ({str(exc).splitlines()[0]}); the file is truncated or damaged: copy it again"
+            f"cannot read the tensors of {path} ({first_line(exc)}); the file is truncated or damaged: copy it again"
         ) from None
     try:
         model.module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise SuperResError(f"weights in {path} do not match {arch} x{scale} ({first})") from exc
+        raise SuperResError(f"weights in {path} do not match {arch} x{scale} ({first_line(exc)})") from exc
     model.metadata = meta
     model.degradation = trained_degradation(meta)
     return model
