@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import UpscaleOptions, build
-from ..errors import SuperResError, from_os_error, opt
+from ..errors import SuperResError
 from ..events import Progress
-from ..io import open_input
-from ..io.lock import output_lock
-from .ome_zarr import _refuse_input, options_from
+from .ome_zarr import guarded, refuse_file, start
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PIXELS = 200_000_000  # output pixels (a 14000 x 14000 image); larger results go to .ome.zarr or .tif
@@ -59,28 +57,17 @@ def iter_write_image(
     scheduler=None,
     **kwargs,
 ):
-    """Like :func:`~napari_superres.writer.iter_write`, for an image-file output (see the module)."""
-    options = options_from(options, kwargs)
-    out = Path(out).expanduser()
-    src = open_input(image, options.axes)
-    _refuse_input(out, src)
-    if out.exists() and not overwrite:
-        raise SuperResError(
-            f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another"
-        )
-    if out.is_dir():
-        raise SuperResError(f"output {out} is a folder; choose a file name")
-    with output_lock(out):
-        try:
-            yield from _write_image(src, out, options, workers)
-        except OSError as exc:
-            raise from_os_error(exc, out) from None
+    """Like :func:`~napari_superres.writer.iter_write`, for an image-file output (see the module).
+    ``scheduler`` is not used: the image is assembled in this process."""
+    options, out, src = start(image, out, options, kwargs)
+    yield from guarded(out, _write_image(src, out, options, overwrite, workers))
 
 
-def _write_image(src, out: Path, options, workers):
+def _write_image(src, out: Path, options, overwrite, workers):
     from dask.threaded import get
     from PIL import Image
 
+    refuse_file(out, overwrite, out.suffix)
     lazy, plan = build(src, options, streaming=True)
     _check(out, lazy.shape, src.axes, lazy.dtype)
     result = np.empty(lazy.shape, lazy.dtype)

@@ -56,8 +56,7 @@ def _refuse_input(out: Path, src) -> None:
         raise SuperResError(f"output {out} is the input or inside it; choose another output path")
 
 
-def _check_output(out: Path, src) -> None:
-    _refuse_input(out, src)
+def _check_output(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SuperResError(f"output {out} exists and is a file; choose another path or remove it")
     parent = out.resolve().parent
@@ -141,6 +140,39 @@ def options_from(options, kwargs) -> UpscaleOptions:
     return options
 
 
+def start(image, out, options, kwargs):
+    """What every writer does first: ``(options, out, src)``, the options (see :func:`options_from`),
+    the output path with ``~`` expanded and the opened input; an output that is the input, lies
+    inside it or holds it, or is a link to nowhere, is refused."""
+    options = options_from(options, kwargs)
+    out = Path(out).expanduser()
+    src = open_input(image, options.axes)
+    _refuse_input(out, src)
+    return options, out, src
+
+
+def guarded(out: Path, body):
+    """``body`` (a writer's generator of events) run under the output's lock (one writer per output,
+    from before the output is looked at until the end), with an OS error (disk full, permissions) said
+    in one line; what was finished stays for a rerun."""
+    with output_lock(out):
+        try:
+            yield from body
+        except OSError as exc:
+            raise from_os_error(exc, out) from None
+
+
+def refuse_file(out: Path, overwrite: bool, kind: str) -> None:
+    """A single-file output (TIFF, image) that exists is replaced only with ``overwrite``; a folder
+    of that name never."""
+    if out.exists() and not overwrite:
+        raise SuperResError(
+            f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another"
+        )
+    if out.is_dir():
+        raise SuperResError(f"output {out} is a folder; choose a file name ending in {kind}")
+
+
 def iter_write(
     image,
     out,
@@ -162,16 +194,9 @@ def iter_write(
     active Client, if any, else local threads); workers then read their input windows and write
     their chunks themselves, so the input and output paths must be on storage they share.
     """
-
-    options = options_from(options, kwargs)
-    out = Path(out).expanduser()
-    src = open_input(image, options.axes)
-    _check_output(out, src)
-    with output_lock(out):  # one writer per output, from before it is looked at until the end
-        try:
-            yield from _write(src, out, options, overwrite, workers, scheduler)
-        except OSError as exc:  # disk full, permissions: one line; the finished chunks stay resumable
-            raise from_os_error(exc, out) from None
+    options, out, src = start(image, out, options, kwargs)
+    _check_output(out)
+    yield from guarded(out, _write(src, out, options, overwrite, workers, scheduler))
 
 
 def _write(src, out: Path, options: UpscaleOptions, overwrite, workers, scheduler):

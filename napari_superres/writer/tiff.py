@@ -7,12 +7,9 @@ import shutil
 from pathlib import Path
 
 from ..engine import UpscaleOptions
-from ..errors import SuperResError, from_os_error, opt
 from ..events import Progress
-from ..io import open_input
-from ..io.lock import output_lock
 from ..io.tiff import zarr_to_tiff
-from .ome_zarr import _refuse_input, iter_write, options_from
+from .ome_zarr import guarded, iter_write, refuse_file, start
 
 
 def iter_write_tiff(
@@ -33,27 +30,15 @@ def iter_write_tiff(
     written again from the finished zarr. The TIFF's lock is held from start to end (the partial
     zarr has its own), so a second writer is refused even while the TIFF itself is being written.
     """
-    options = options_from(options, kwargs)
-    out = Path(out).expanduser()
-    src = open_input(image, options.axes)
-    _refuse_input(out, src)
-    with output_lock(out):
-        try:
-            yield from _write_tiff(src, out, options, overwrite, workers, scheduler)
-        except OSError as exc:  # the finished partial zarr is kept: a rerun writes the TIFF again
-            raise from_os_error(exc, out) from None
+    options, out, src = start(image, out, options, kwargs)
+    yield from guarded(out, _write_tiff(src, out, options, overwrite, workers, scheduler))
 
 
 def _write_tiff(src, out: Path, options, overwrite, workers, scheduler):
     import tifffile
     import zarr
 
-    if out.exists() and not overwrite:
-        raise SuperResError(
-            f"output {out} exists; to replace it: {opt('overwrite', True)}, or choose another"
-        )
-    if out.exists() and out.is_dir():
-        raise SuperResError(f"output {out} is a folder; choose a file name ending in .tif")
+    refuse_file(out, overwrite, ".tif")
     partial = out.with_name(out.name + ".partial.zarr")
     last = None
     for event in iter_write(src, partial, options, overwrite=overwrite, workers=workers, scheduler=scheduler):
