@@ -250,8 +250,9 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
 
     o = options
     src = open_input(image, o.axes)
+    src_token = source_token(src)  # reads the input's stamp: once per build
     s, n = o.scale, o.model_scale
-    deg, auto = _resolve_degradation(o.degradation, src, o.model, n, o.device, o.nodata)
+    deg, auto = _resolve_degradation(o.degradation, src, src_token, o.model, n, o.nodata)
     model = "bicubic" if auto is not None and auto["fallback"] else o.model
     mdl = load_model(model, n, degradation=deg)
     if mdl.axial:
@@ -307,7 +308,6 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
             stacklevel=4,
         )
 
-    src_token = source_token(src)
     token = tokenize(src_token, mdl.token, n, t, str(norm), axes_s, str(dev), str(nodata), precision)
     # files are read by reference (each worker process opens them itself)
     by_path = (
@@ -368,9 +368,7 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
     tile_task = TileTask(axis_plans, reader, model_key, range_key, c_ax, spec)
     # the tiles' tasks are made when asked for; the few they share (the source, the model, the
     # normalisation ranges) form a small layer of their own
-    base = HighLevelGraph.from_collections(
-        name, TileLayer(name, axis_plans, tile_task, set(layers)), reader.deps
-    )
+    base = HighLevelGraph.from_collections(name, TileLayer(name, axis_plans, tile_task), reader.deps)
     inputs = set(base.dependencies[name])
     graph = HighLevelGraph(
         {**base.layers, SUPPORT + name: MaterializedLayer(layers)},
@@ -399,10 +397,11 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
     return result, plan
 
 
-def _resolve_degradation(degradation, src, model, n: int, device, nodata):
+def _resolve_degradation(degradation, src, src_token: str, model, n: int, nodata):
     """The :class:`~napari_superres.degradation.Degradation` to use, and the ``auto`` report (or None).
 
-    ``degradation``: as :class:`UpscaleOptions` holds it (None, ``"auto"`` or a Degradation)."""
+    ``degradation``: as :class:`UpscaleOptions` holds it (None, ``"auto"`` or a Degradation);
+    ``src_token``: :func:`source_token` of ``src``, the key of the cached choice."""
     from ..degradation import parse_degradation
 
     if degradation == "auto":
@@ -410,7 +409,7 @@ def _resolve_degradation(degradation, src, model, n: int, device, nodata):
 
         if src.dtype.kind not in "biuf":
             raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
-        key = (source_token(src), str(model), n, str(nodata))
+        key = (src_token, str(model), n, str(nodata))
         report = estimate_degradation(
             sample_windows(src.data, src.axes), model, n, device="cpu", key=key, nodata=nodata
         )

@@ -5,7 +5,7 @@ hundreds of megabytes to build before anything was computed, and again on every 
 for. :class:`TileLayer` stores only the per-axis block plans and builds the task of a block on demand;
 culling (what dask does before computing a slice) touches only the blocks asked for.
 
->>> layer = TileLayer("x", [[0, 1, 2], [0, 1]], lambda idx: ("task", idx), {"src"})
+>>> layer = TileLayer("x", [[0, 1, 2], [0, 1]], lambda idx: ("task", idx))
 >>> len(layer), layer[("x", 2, 1)], ("x", 3, 0) in layer
 (6, ('task', (2, 1)), False)
 """
@@ -21,18 +21,16 @@ from dask.highlevelgraph import Layer, MaterializedLayer
 
 class TileLayer(Layer):
     """Keys ``(name, *block_index)`` over ``plans`` (one list of block plans per axis); the task of a
-    block is ``make(block_index)``; every task depends on (at most) the keys in ``needs`` and on the
-    keys of the input its task reads (found in the task itself)."""
+    block is ``make(block_index)``; the outside keys a task reads are found in the task itself."""
 
     # every task is a plain (function, *args) tuple; saying so here keeps dask from looking at each
     has_legacy_tasks = True
 
-    def __init__(self, name: str, plans: Sequence[Sequence], make: Callable, needs=frozenset()):
+    def __init__(self, name: str, plans: Sequence[Sequence], make: Callable):
         super().__init__()
         self.name = name
         self.numblocks = tuple(len(p) for p in plans)
         self.make = make
-        self.needs = frozenset(needs)
 
     def _index(self, key):
         if not (isinstance(key, tuple) and len(key) == len(self.numblocks) + 1 and key[0] == self.name):
@@ -64,12 +62,13 @@ class TileLayer(Layer):
         return self.keys()
 
     def cull(self, keys, all_hlg_keys):
-        """Only the tasks of ``keys`` in this layer, each with the outside keys it reads."""
+        """Only the tasks of ``keys`` in this layer, each with the outside keys it reads (dask lists
+        ``all_hlg_keys`` because this layer says its tasks are legacy tuples)."""
         from dask.core import keys_in_tasks
 
         out, deps = {}, {}
         for key in keys:
             if key in self:
                 task = out[key] = self[key]
-                deps[key] = keys_in_tasks(all_hlg_keys, [task]) if all_hlg_keys else set(self.needs)
+                deps[key] = keys_in_tasks(all_hlg_keys, [task])
         return MaterializedLayer(out, annotations=self.annotations), deps
