@@ -102,10 +102,15 @@ def test_demo_writes_ome_zarr_and_beats_bicubic(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_keeps_finished_chunks_and_the_rerun_resumes(tmp_path, rng):
+@pytest.mark.parametrize("stop, status", [("SIGINT", 130), ("SIGTERM", 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_finished_chunks_and_the_rerun_resumes(tmp_path, rng, stop, status):
+    """Ctrl-C, and SIGTERM (``kill``, a batch system's time limit) likewise: the tiles in flight finish,
+    the output's lock is released, and the same command resumes."""
     import os
     import signal
     import time
+
+    from napari_superres.io.lock import lock_path
 
     src = tmp_path / "big.tif"
     tifffile.imwrite(
@@ -138,10 +143,11 @@ def test_ctrl_c_keeps_finished_chunks_and_the_rerun_resumes(tmp_path, rng):
     deadline = time.time() + 120
     while time.time() < deadline and not (markers.exists() and len(os.listdir(markers)) >= 30):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     err = proc.communicate(timeout=60)[1]
-    assert proc.returncode == 130
+    assert proc.returncode == status
     assert err.strip().splitlines()[-1].startswith("interrupted: finished chunks are kept")
+    assert not lock_path(out).exists()  # released on the way out
     kept = len(os.listdir(markers))
     assert 30 <= kept < 2 * 19 * 20
     r = run(*cmd[3:])

@@ -14,4 +14,6 @@ def test_perf_reports_every_stage_and_exactness(capsys):
     assert rows["monai"]["max_abs_diff_vs_raw"] > 10  # blended overlapping tiles differ at the edges
     captured = capsys.readouterr()
     assert "MP/s out" in captured.out and "monai" in captured.out
-    assert "stage 1 of 4: raw" in captured.err and "stage 4 of 4: monai" in captured.err  # progress as it runs
+    assert (
+        "stage 1 of 4: raw" in captured.err and "stage 4 of 4: monai" in captured.err
+    )  # progress as it runs

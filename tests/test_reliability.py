@@ -4,7 +4,6 @@ OS errors end in one line, the lazy graph stays small. docs/reliability.md lists
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -151,40 +150,6 @@ def test_an_unreachable_scheduler_leaves_nothing_behind(tmp_path, textured, monk
     with pytest.raises(SuperResError, match="cannot reach the dask scheduler at tcp://127.0.0.1:1"):
         nsr.upscale(textured, "bicubic", 2, out=out, scheduler="tcp://127.0.0.1:1")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-@pytest.mark.slow
-def test_sigterm_stops_the_cli_like_ctrl_c_and_the_run_resumes(tmp_path, rng):
-    src = tmp_path / "in.tif"
-    tifffile.imwrite(src, (rng.random((1024, 1024)) * 60000).astype(np.uint16))
-    out = tmp_path / "o.ome.zarr"
-    cmd = [
-        sys.executable,
-        "-m",
-        "napari_superres",
-        "upscale",
-        str(src),
-        str(out),
-        "--model",
-        "espcn+x8",
-        "--tile",
-        "128",
-    ]
-    run = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    markers = out / ".superres-done"
-    for _ in range(600):
-        if markers.exists() and len(list(markers.iterdir())) >= 2:
-            break
-        time.sleep(0.05)
-    run.terminate()
-    err = run.communicate(timeout=60)[1]
-    assert run.returncode == 143 and "Traceback" not in err
-    assert "run the same command again to resume" in err
-    assert not lock_path(out).exists()  # released on the way out
-    done = len(list(markers.iterdir()))
-    assert 2 <= done < 64
-    resumed = subprocess.run(cmd, capture_output=True, text=True)
-    assert resumed.returncode == 0 and f"resuming: {done} of 64" in resumed.stderr + resumed.stdout
 
 
 # ---- corrupt or lying inputs: one line naming the file (and chunk), nothing written
