@@ -49,7 +49,9 @@ def run_stage(
     import dask.array  # noqa: F401  one-time imports happen before timing, like loading the model
     import dask.threaded  # noqa: F401
     import torch
-    import zarr  # noqa: F401
+
+    if stage == "zarr":
+        import zarr  # noqa: F401
 
     from .api import upscale
     from .device import resolve_device
