@@ -115,8 +115,13 @@ def _cmd_upscale(a) -> None:
 
     t0 = time.perf_counter()
     src = open_input(a.input, a.axes)
+    model = a.model
+    if a.trust_code:  # the package's own source runs: load it here, once, on the user's say-so
+        from .models import load_model
+
+        model = load_model(a.model, trust_code=True)
     options = UpscaleOptions(
-        model=a.model,
+        model=model,
         scale=a.scale,
         axes=a.axes,
         normalize=a.normalize,
@@ -315,6 +320,26 @@ def _cmd_demo(a) -> None:
     )
 
 
+def _cmd_export(a) -> None:
+    from .bioimageio import export_bioimageio, check_package
+
+    out = export_bioimageio(
+        a.model,
+        a.output,
+        a.scale,
+        degradation=a.degradation,
+        normalize=a.normalize,
+        authors=a.author,
+        overwrite=a.overwrite,
+    )
+    print(f"wrote {out} (bioimage.io model package, format 0.5)")
+    if a.test:
+        ok, text = check_package(out)
+        print(text if not ok else f"bioimageio test: passed ({out.name})")
+        if not ok:
+            raise SystemExit(1)
+
+
 def _cmd_perf(a) -> None:
     from .perf import main as perf
 
@@ -341,6 +366,7 @@ def _cmd_adapt(a) -> None:
 
 COMMANDS = {
     "adapt": "_cmd_adapt",
+    "export": "_cmd_export",
     "perf": "_cmd_perf",
     "train": "_cmd_train",
     "upscale": "_cmd_upscale",

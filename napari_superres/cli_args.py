@@ -85,6 +85,30 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--scheduler", default=None, help="a dask.distributed scheduler address (default: local)")
     u.add_argument("--overwrite", action="store_true", help="replace an existing output")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
+    u.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="run a bioimage.io package whose network is its own Python source (that code runs here)",
+    )
+    u.add_argument(
+        "--cog",
+        action="store_true",
+        help="write a .tif as a Cloud-Optimized GeoTIFF (the default for georeferenced inputs)",
+    )
+
+    e = sub.add_parser("export", help="write a model as a bioimage.io model package (.zip, format 0.5)")
+    e.add_argument("model", help="registry name, .safetensors file, or a trained / adapted model's file")
+    e.add_argument("output", help="the package to write (.zip)")
+    e.add_argument("--scale", type=int, default=None, help="enlargement of a named model (default: 2)")
+    e.add_argument("--degradation", default=None, help="load the named model's weights for this degradation")
+    e.add_argument(
+        "--normalize",
+        default="0,255",
+        help="LO,HI: the value range of the data the package will be given; its pre/post-processing",
+    )
+    e.add_argument("--author", action="append", default=None, help="an author's name (repeatable)")
+    e.add_argument("--test", action="store_true", help="then run 'bioimageio test' on it (bioimageio.core)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing package")
 
     ad = sub.add_parser(
         "adapt", help="fine-tune a model on one image itself (zero-shot) and save the weights"

@@ -82,6 +82,7 @@ def load_model(
     scale: int | None = None,
     config: dict | None = None,
     degradation=None,
+    trust_code: bool = False,
 ) -> SRModel:
     """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or weights file.
 
@@ -100,6 +101,10 @@ def load_model(
     ``"gaussian:SIGMA"``; a PSF kernel array or file): a named model then loads its weights trained
     for that family (``espcn``, ``edsr-lite``), ``ibp`` and back-projection use it as their
     operator. A weights file keeps the degradation it was trained for.
+
+    A bioimage.io model package (``.zip``, its folder or its ``rdf.yaml``, format 0.5) runs too
+    (:mod:`napari_superres.models.package`); a network that is the package's own code runs only
+    with ``trust_code=True``.
 
     Raises :class:`SuperResError` with the close names for an unknown name, and the available
     scales for a scale the model lacks.
@@ -176,6 +181,15 @@ def load_model(
         return model
     path = Path(key).expanduser()
     from .foreign import STATE_DICT_SUFFIXES, load_state_dict_file
+    from .package import is_package, load_package
+
+    if is_package(path):
+        model = load_package(path, trust_code=trust_code)
+        if scale_given and model.scale != check_model_scale(scale):
+            raise SuperResError(
+                f"{path.name} enlarges x{model.scale}, not x{scale}: {opt('scale', model.scale)}"
+            )
+        return model
 
     if path.suffix.lower() in STATE_DICT_SUFFIXES or path.exists():
         if not path.exists():

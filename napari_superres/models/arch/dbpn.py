@@ -132,4 +132,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Haris et al., Deep Back-Projection Networks for Super-Resolution, CVPR 2018",
+    "paper_url": "https://arxiv.org/abs/1803.02735",
 }

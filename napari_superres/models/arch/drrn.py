@@ -62,4 +62,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Tai et al., Image Super-Resolution via Deep Recursive Residual Network, CVPR 2017",
+    "paper_url": "https://doi.org/10.1109/CVPR.2017.298",
 }

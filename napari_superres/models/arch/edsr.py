@@ -76,4 +76,5 @@ ARCH = {
     "exact_tiling": lambda config: config.get("attention") is None,
     "size_multiple": 1,
     "paper": "Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, CVPRW 2017",
+    "paper_url": "https://arxiv.org/abs/1707.02921",
 }

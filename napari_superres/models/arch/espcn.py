@@ -74,4 +74,5 @@ ARCH = {
     "size_multiple": 1,
     "paper": "Shi et al., Real-Time Single Image and Video Super-Resolution Using an Efficient "
     "Sub-Pixel Convolutional Neural Network, CVPR 2016",
+    "paper_url": "https://arxiv.org/abs/1609.05158",
 }

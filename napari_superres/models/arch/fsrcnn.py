@@ -68,4 +68,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Dong et al., Accelerating the Super-Resolution Convolutional Neural Network, ECCV 2016",
+    "paper_url": "https://arxiv.org/abs/1608.00367",
 }

@@ -90,4 +90,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Lai et al., Deep Laplacian Pyramid Networks for Fast and Accurate Super-Resolution, CVPR 2017",
+    "paper_url": "https://arxiv.org/abs/1704.03915",
 }

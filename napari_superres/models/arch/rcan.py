@@ -75,4 +75,5 @@ ARCH = {
     "exact_tiling": False,
     "size_multiple": 1,
     "paper": "Zhang et al., Image Super-Resolution Using Very Deep Residual Channel Attention Networks, ECCV 2018",
+    "paper_url": "https://arxiv.org/abs/1807.02758",
 }

@@ -87,4 +87,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Zhang et al., Residual Dense Network for Image Super-Resolution, CVPR 2018",
+    "paper_url": "https://arxiv.org/abs/1802.08797",
 }

@@ -62,4 +62,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Dong et al., Image Super-Resolution Using Deep Convolutional Networks, TPAMI 2016",
+    "paper_url": "https://arxiv.org/abs/1501.00092",
 }

@@ -48,4 +48,5 @@ ARCH = {
     "exact_tiling": True,
     "size_multiple": 1,
     "paper": "Kim et al., Accurate Image Super-Resolution Using Very Deep Convolutional Networks, CVPR 2016",
+    "paper_url": "https://arxiv.org/abs/1511.04587",
 }
