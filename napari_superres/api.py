@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from .adapt import DEFAULT_SECONDS, adapt_for, drain
 from .engine import UpscaleOptions, build
+from .errors import SuperResError
 from .io import open_input
+from .labelled import axes_of, is_data_array, nodata_of, wrap
 from .writer import write
+
+
+def _crs_of(da):
+    from .labelled import _has_rioxarray
+
+    return da.rio.crs if _has_rioxarray() else None
 
 
 def upscale(
@@ -33,7 +41,7 @@ def upscale(
 
     Parameters
     ----------
-    image : numpy, dask or zarr array, or path
+    image : numpy, dask or zarr array, xarray DataArray, or path
         TIFF, zarr, OME-Zarr, PNG/JPEG path, or an array of any dimensionality.
     model : str or path
         Registry name (``"default"``, ``"espcn"``, ``"ibp"``, ``"bicubic"``) or ``.safetensors``.
@@ -91,7 +99,9 @@ def upscale(
 
     Returns
     -------
-    dask.array.Array (lazy) or zarr.Array (with ``out``)
+    dask.array.Array (lazy) or zarr.Array (with ``out``); for an xarray DataArray, a lazy DataArray
+    with the enlarged coordinates, the dims and attrs, and the CRS and transform when rioxarray is
+    installed (:mod:`napari_superres.labelled`)
 
     Examples
     --------
@@ -100,6 +110,44 @@ def upscale(
     >>> big.shape, big.dtype
     ((1200, 1600), dtype('uint16'))
     """
+    if is_data_array(image):  # xarray: the dims name the axes; coordinates and CRS follow the result
+        axes_da = axes_of(image, axes)
+        if out is not None and _crs_of(image) is not None:
+            raise SuperResError(
+                "a georeferenced DataArray is written with result.rio.to_raster(...) (rioxarray), or give the "
+                "GeoTIFF's path as the image; out= would not carry its CRS"
+            )
+        nodata = nodata_of(image) if nodata is None else nodata
+        kwargs = dict(
+            axes=axes_da,
+            normalize=normalize,
+            tile=tile,
+            device=device,
+            consistency=consistency,
+            nodata=nodata,
+            precision=precision,
+            batch=batch,
+            degradation=degradation,
+            adapt=adapt,
+        )
+        result = upscale(
+            image.data,
+            model,
+            scale,
+            out=out,
+            overwrite=overwrite,
+            progress=progress,
+            scheduler=scheduler,
+            **kwargs,
+        )
+        if out is not None:
+            return result
+        info = {
+            "model": str(getattr(model, "name", model)),
+            "scale": scale,
+            "degradation": str(degradation or "bicubic"),
+        }
+        return wrap(result, image, axes_da, float(scale), nodata, info)
     src = open_input(image, axes)  # opened once: the plan and the writer use this
     options = UpscaleOptions(
         model=model,

@@ -138,7 +138,12 @@ def _cmd_upscale(a) -> None:
         options = drain(adapt_for(src, options, a.adapt, a.output, a.overwrite), bar)
     last = None
     for event in iter_output(
-        src, a.output, options, scheduler=a.scheduler or "threads", overwrite=a.overwrite
+        src,
+        a.output,
+        options,
+        scheduler=a.scheduler or "threads",
+        overwrite=a.overwrite,
+        **({"cog": True} if a.cog else {}),
     ):
         bar(event)
         last = event
@@ -321,7 +326,7 @@ def _cmd_demo(a) -> None:
 
 
 def _cmd_export(a) -> None:
-    from .bioimageio import export_bioimageio, check_package
+    from .bioimageio import check_package, export_bioimageio
 
     out = export_bioimageio(
         a.model,

@@ -17,6 +17,7 @@ OPTIONS = {
     "batch": ("--batch", None),
     "channel": ("--channel", None),
     "config": ("--config", None),
+    "cog": ("--cog", None),
     "consistency": ("--consistency", "the 'consistency steps' field"),
     "degradation": ("--degradation", "the 'degradation' field"),
     "device": ("--device", "the 'device' field"),

@@ -18,9 +18,9 @@ LAYERS = {
     0: ["errors", "device", "normalize", "degradation", "metrics", "events", "_version"],
     1: ["models", "io"],
     2: ["engine", "realdata"],
-    3: ["writer", "training"],
+    3: ["writer", "training", "labelled"],
     4: ["adapt", "api"],
-    5: ["isotropic", "bench", "perf"],
+    5: ["isotropic", "bench", "perf", "bioimageio"],
     6: ["cli", "cli_args", "__main__", "layers", "_widgets", "_reader", "_writer", "_sample_data", ""],
 }
 SIBLINGS_APART = {("models", "io"), ("io", "models")}  # same layer, and neither imports the other

@@ -21,7 +21,7 @@ pytest.importorskip("bioimageio.spec")
 pytest.importorskip("bioimageio.core")
 yaml = pytest.importorskip("yaml")
 
-from napari_superres.bioimageio import _test_image, export_bioimageio, check_package  # noqa: E402
+from napari_superres.bioimageio import _test_image, check_package, export_bioimageio  # noqa: E402
 
 
 @pytest.fixture(scope="module")

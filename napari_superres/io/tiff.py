@@ -1,4 +1,5 @@
-"""TIFF outputs: OME-TIFF, or GeoTIFF for georeferenced inputs; tiled, BigTIFF, deflate, streamed.
+"""TIFF outputs: OME-TIFF with sub-IFD pyramids, or GeoTIFF (Cloud-Optimized) for georeferenced inputs;
+tiled, BigTIFF, deflate, streamed.
 
 :func:`zarr_to_tiff` streams a finished OME-Zarr (the writer's ``OUT.partial.zarr``, see
 :mod:`napari_superres.writer`) into ``OUT`` one row of 256 x 256 tiles at a time (memory holds one
@@ -72,51 +73,107 @@ def _ome_metadata(axes: str, scale: list, units: dict, channel_names) -> dict:
     return meta
 
 
-def zarr_to_tiff(zarr_path, out) -> None:
-    """Write level 0 of a finished OME-Zarr (ours: its provenance gives the georeference and nodata) to
-    the TIFF ``out``: a GeoTIFF when georeferenced, else an OME-TIFF with the physical pixel sizes."""
+def cog_available() -> bool:
+    """Whether Cloud-Optimized GeoTIFFs can be written here (GDAL's COG driver, through rasterio)."""
+    import importlib.util
+
+    return importlib.util.find_spec("rasterio") is not None
+
+
+def zarr_to_tiff(zarr_path, out, cog: bool | None = None) -> bool:
+    """Write a finished OME-Zarr (ours: its provenance gives the georeference and nodata) to the TIFF
+    ``out``: a GeoTIFF when georeferenced, else an OME-TIFF with the physical pixel sizes. Both carry the
+    zarr's pyramid: an OME-TIFF as sub-IFDs of each plane (QuPath, Bio-Formats), a GeoTIFF as reduced-
+    resolution images. ``cog`` (default: georeferenced and rasterio installed) rewrites the result as a
+    Cloud-Optimized GeoTIFF with GDAL's COG driver: 512 x 512 tiles, deflate with a predictor, the
+    pyramid's levels as internal overviews (averaged with nodata left out, as the pyramid was made).
+    Returns whether the output is a COG."""
     import tifffile
     import zarr
 
     out = Path(out)
     group = zarr.open_group(str(zarr_path), mode="r")
-    level0 = group["0"]
     ms = group.attrs["ome"]["multiscales"][0]
+    levels = [group[d["path"]] for d in ms["datasets"]]
+    level0 = levels[0]
     axes = "".join(a["name"] for a in ms["axes"]).upper()
     units = {a["name"].upper(): a["unit"] for a in ms["axes"] if a.get("unit")}
     scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
     prov = group.attrs["napari_superres"]["provenance"]
     geo, nodata = prov.get("georeference"), prov.get("nodata")
+    georeferenced = bool(geo and "transform" in geo)
+    if cog is None:
+        cog = georeferenced and cog_available()
+    elif cog and not cog_available():
+        raise SuperResError("a Cloud-Optimized GeoTIFF needs rasterio (GDAL): pip install rasterio")
     channels = [c["label"] for c in group.attrs["ome"].get("omero", {}).get("channels", [])] or None
     tmp = out.with_name(out.name + ".tmp")
-    shape, dtype = tuple(level0.shape), level0.dtype
+    dtype = level0.dtype
     common = {
-        "shape": shape,
         "dtype": dtype,
         "tile": (TIFF_TILE, TIFF_TILE),
-        "bigtiff": True,
         "compression": "zlib",
         "photometric": "minisblack",
     }
-    if geo and "transform" in geo:  # GeoTIFF: bands as samples of one image, as GDAL expects
+    if georeferenced or cog:  # GeoTIFF: bands as samples of one image, as GDAL expects
         if set(axes) - {"C", "Y", "X"}:
             raise SuperResError(
                 f"a GeoTIFF output holds YX or CYX images, not {axes}; write OME-Zarr instead"
             )
-        tifffile.imwrite(
-            tmp,
-            _tiles(level0, TIFF_TILE),
-            planarconfig="separate" if "C" in axes else None,
-            extratags=_geotiff_tags(geo, nodata),
-            metadata=None,
-            **common,
-        )
+        sep = "separate" if "C" in axes else None
+        with tifffile.TiffWriter(tmp, bigtiff=True) as tw:
+            tw.write(
+                _tiles(level0, TIFF_TILE),
+                shape=level0.shape,
+                planarconfig=sep,
+                extratags=_geotiff_tags(geo, nodata) if georeferenced else (),
+                metadata=None,
+                **common,
+            )
+            for lev in levels[1:]:  # reduced-resolution images: GDAL's internal overviews
+                tw.write(
+                    _tiles(lev, TIFF_TILE),
+                    shape=lev.shape,
+                    planarconfig=sep,
+                    subfiletype=1,
+                    metadata=None,
+                    **common,
+                )
+        if cog:
+            _to_cog(tmp, out, dtype)
+            tmp.unlink()
+            return True
     else:
-        tifffile.imwrite(
-            tmp,
-            _tiles(level0, TIFF_TILE),
-            ome=True,
-            metadata=_ome_metadata(axes, scale, units, channels),
-            **common,
-        )
+        with tifffile.TiffWriter(tmp, bigtiff=True, ome=True) as tw:
+            tw.write(
+                _tiles(level0, TIFF_TILE),
+                shape=level0.shape,
+                subifds=len(levels) - 1,
+                metadata=_ome_metadata(axes, scale, units, channels),
+                **common,
+            )
+            for lev in levels[1:]:  # each plane's sub-resolutions, in the order tifffile assigns them
+                tw.write(_tiles(lev, TIFF_TILE), shape=lev.shape, subfiletype=1, metadata=None, **common)
     os.replace(tmp, out)
+    return False
+
+
+def _to_cog(src: Path, out: Path, dtype) -> None:
+    """GDAL's COG driver: IFDs first, smallest overview's tiles first, level 0's last; streamed by GDAL."""
+    import rasterio
+    import rasterio.shutil
+
+    part = out.with_name(out.name + ".cog.tmp")
+    predictor = 3 if np.dtype(dtype).kind == "f" else 2
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        rasterio.shutil.copy(
+            str(src),
+            str(part),
+            driver="COG",
+            BLOCKSIZE=512,
+            COMPRESS="DEFLATE",
+            PREDICTOR=predictor,
+            OVERVIEWS="FORCE_USE_EXISTING",
+            BIGTIFF="IF_SAFER",
+        )
+    os.replace(part, out)

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from ..engine import UpscaleOptions
+from ..errors import SuperResError, opt
 from ..events import Progress
-from ..io.tiff import zarr_to_tiff
+from ..io.tiff import cog_available, zarr_to_tiff
 from .ome_zarr import guarded, iter_write, refuse_file, start
 
 
@@ -20,9 +21,13 @@ def iter_write_tiff(
     overwrite=False,
     workers=None,
     scheduler=None,
+    cog: bool | None = None,
     **kwargs,
 ):
     """Like :func:`iter_write`, for a ``.tif`` output: OME-TIFF, or GeoTIFF for georeferenced inputs.
+
+    ``cog`` (default: for georeferenced inputs, when rasterio is installed) writes a Cloud-Optimized
+    GeoTIFF; ``cog=True`` without rasterio is refused before anything is computed.
 
     The enlarged image is first written, resumably, to ``OUT.partial.zarr`` beside the output; then
     it is streamed into ``OUT`` (:func:`napari_superres.io.tiff.zarr_to_tiff`) and the partial zarr is
@@ -31,10 +36,14 @@ def iter_write_tiff(
     zarr has its own), so a second writer is refused even while the TIFF itself is being written.
     """
     options, out, src = start(image, out, options, kwargs)
-    yield from guarded(out, _write_tiff(src, out, options, overwrite, workers, scheduler))
+    if cog and not cog_available():
+        raise SuperResError(
+            f"a Cloud-Optimized GeoTIFF ({opt('cog', True)}) needs rasterio (GDAL): pip install rasterio"
+        )
+    yield from guarded(out, _write_tiff(src, out, options, overwrite, workers, scheduler, cog))
 
 
-def _write_tiff(src, out: Path, options, overwrite, workers, scheduler):
+def _write_tiff(src, out: Path, options, overwrite, workers, scheduler, cog=None):
     import tifffile
     import zarr
 
@@ -47,7 +56,7 @@ def _write_tiff(src, out: Path, options, overwrite, workers, scheduler):
             break
         yield event
     yield Progress("tiff", last.total, last.total, message=f"writing {out.name}")
-    zarr_to_tiff(partial, out)
+    zarr_to_tiff(partial, out, cog)
     shutil.rmtree(partial, ignore_errors=True)
     result = zarr.open(tifffile.imread(out, aszarr=True), mode="r")
     # a zarr finished by an earlier run still gives a new TIFF: not "already complete"
