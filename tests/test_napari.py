@@ -1,5 +1,6 @@
 """The napari plugin: manifest, widgets (under Xvfb), reader, writer, samples, console helpers."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -240,6 +241,15 @@ def test_train_widget_trains_registers_and_resumes(make_napari_viewer, qtbot, tm
     assert meta["steps"] == "40" and "napari layers 'field'" in meta["training_data"]
     assert w.history and w.history[-1]["step"] == 40 and w.history[0]["step"] > 10  # resumed, not restarted
     assert "steps/s" in w.status.value or "s/step" in w.status.value or "saved" in w.status.value
+    if importlib.util.find_spec("bioimageio.spec") is not None:  # the trained model as a bioimage.io package
+        assert w.export_button.enabled
+        w.export_button.clicked.emit()
+        package = tmp_path / "field_x2.zip"
+        assert package.exists() and "exported field_x2.zip" in w.status.value
+        lo, hi = w.trained[1]
+        a = nsr.upscale(textured, "field_x2", 2, normalize=(lo, hi)).compute()
+        b = nsr.upscale(textured, str(package), 2, normalize=(lo, hi)).compute()
+        assert np.abs(a.astype(float) - b).max() <= 1  # the same model, rounded to the same integers
 
 
 def test_train_widget_lr_hr_pair(make_napari_viewer, qtbot, tmp_path, textured):

@@ -66,6 +66,11 @@ class TrainWidget(Container):
         self.output = FileEdit(label="save as .safetensors", mode="w", filter="*.safetensors", value="")
         self.run_button = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.export_button = PushButton(
+            text="Export for bioimage.io",
+            enabled=False,
+            tooltip="write the trained model as a BioImage Model Zoo package (.zip) beside its weights",
+        )
         self.status = Label(label="", value="")
         self.extend(
             [
@@ -83,6 +88,7 @@ class TrainWidget(Container):
                 self.output,
                 self.run_button,
                 self.cancel_button,
+                self.export_button,
                 self.status,
             ]
         )
@@ -91,6 +97,8 @@ class TrainWidget(Container):
         self.mode.changed.connect(self._show_mode)
         self.degradation.changed.connect(self._show_mode)
         self.run_button.changed.connect(self.train)
+        self.export_button.changed.connect(self.export)
+        self.trained: tuple[Path, tuple[float, float]] | None = None
         self.history: list[dict] = []
         self._show_mode()
 
@@ -128,16 +136,19 @@ class TrainWidget(Container):
             return np.asarray(src.data)  # training needs the pixels in memory
 
         kw = {"scale": int(self.scale.value), "steps": int(self.steps.value), "out": out_path}
+        kw["value_range"] = None
         if self.mode.value == self.mode.choices[1]:
             lr, hr = self.lr_layer.value, self.hr_layer.value
             if lr is None or hr is None or lr is hr:
                 raise SuperResError("choose two different image layers: the LR one and the HR one")
             kw["data"], kw["lr_data"] = planes(hr), planes(lr)
+            kw["value_range"] = value_range(kw["lr_data"])
         else:
             chosen = list(self.images.value or [])
             if not chosen:
                 raise SuperResError("no training images chosen; select one or more image layers")
             kw["data"] = [planes(layer) for layer in chosen]
+            kw["value_range"] = value_range(kw["data"][0])
             kw["degradation"] = degradation_value(self.degradation.value, self.blur.value)
             kw["noise"] = "auto" if self.noise.value else None
             kw["data_description"] = "napari layers " + ", ".join(repr(layer.name) for layer in chosen)
@@ -152,6 +163,7 @@ class TrainWidget(Container):
         try:
             kw = self.settings()
             out_path = kw["out"]
+            value_range_ = kw.pop("value_range")
             data = kw.pop("data")
             steps = kw["steps"]
             gen = iter_train(
@@ -182,5 +194,36 @@ class TrainWidget(Container):
 
             name = register(out_path)
             self.status.value = f"{self.status.value}; saved {out_path.name}, model {name!r} is in the lists"
+            self.trained = (out_path, value_range_)
+            self.export_button.enabled = True
 
         return self.job.start(training_progress(gen), message, done, "Training")
+
+    def export(self, *_):
+        """The trained weights as a bioimage.io package beside them (NAME.zip), for the data's value range."""
+        from ..bioimageio import export_bioimageio
+
+        if self.trained is None:
+            return None
+        weights, (lo, hi) = self.trained
+        target = weights.with_suffix(".zip")
+        try:
+            path = export_bioimageio(str(weights), target, normalize=(lo, hi))
+        except SuperResError as exc:
+            show_error(exc)
+            return None
+        self.status.value = f"exported {path.name} (bioimage.io package, values {lo:g}..{hi:g})"
+        return path
+
+
+def value_range(arr) -> tuple[float, float]:
+    """The range our normalisation maps to [0, 1] for these pixels: the type's for 8-bit, else the
+    robust percentiles (the exported package's pre- and post-processing)."""
+    import numpy as np
+
+    from ..normalize import fixed_range, robust_range
+
+    a = np.asarray(arr)
+    return fixed_range(a.dtype) or robust_range(
+        a[tuple(slice(None, None, max(1, s // 512)) for s in a.shape)]
+    )
