@@ -55,6 +55,12 @@ def test_package_loads_back_and_gives_the_models_result(package):
     assert back.scale == 2 and back.exact_tiling and back.arch == "espcn"
     via = np.asarray(nsr.upscale(img, package, 2, normalize=(0, 255), tile=48))
     assert np.abs(own - via).max() <= 1e-5 * 255
+    from napari_superres.models.registry import USER
+
+    try:  # registered under its file name, as a weights file is (the docks' model lists)
+        assert nsr.register(package) == "espcn_x2" and load_model("espcn_x2").arch == "espcn"
+    finally:
+        USER.pop("espcn_x2", None)
 
 
 def _rewrite(src: Path, dst: Path, edit_rdf=None, drop=(), replace=None) -> Path:

@@ -23,13 +23,17 @@ _LISTENERS: list = []
 
 
 def register(path: str | Path, name: str | None = None) -> str:
-    """Make a weights file pickable by ``name`` (its stem by default) everywhere; returns the name.
+    """Make a weights file or bioimage.io package pickable by ``name`` (its stem by default) everywhere;
+    returns the name.
 
     Widgets listening with :func:`on_registry_change` refresh their model lists at once.
     """
+    from .package import is_package, load_package
+
     p = Path(path).expanduser().resolve()
-    meta = read_metadata(p)
-    if "arch" not in meta or "scale" not in meta:
+    if is_package(p):
+        load_package(p)  # checked now (format, files, weights), not at the first run
+    elif "arch" not in (meta := read_metadata(p)) or "scale" not in meta:
         raise SuperResError(
             f"{p} has no napari-superres metadata (arch, scale); save it with train(..., out=)"
         )
@@ -172,7 +176,10 @@ def load_model(
         model.degradation = str(deg) if deg.family != "bicubic" else "bicubic"
         return model
     if key in USER:
-        model = from_safetensors(USER[key], name=key)
+        from .package import is_package, load_package
+
+        model = load_package(USER[key]) if is_package(USER[key]) else from_safetensors(USER[key], name=key)
+        model.name = key
         model.origin = str(USER[key])
         if model.scale != check_model_scale(scale):
             raise SuperResError(
