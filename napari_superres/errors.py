@@ -34,7 +34,7 @@ OPTIONS = {
     "seconds": ("--seconds", None),
     "steps": ("--steps", "the 'steps' field"),
     "tile": ("--tile", "the 'tile' field"),
-    "trust_code": ("--trust-code", "the 'trust the package's code' check box"),
+    "trust_code": ("--trust-code", None),
 }
 SURFACES = ("python", "cli", "widget")
 _MARK = re.compile(r"«(\w+)(?:=([^»]*))?»")

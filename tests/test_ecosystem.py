@@ -64,6 +64,11 @@ def test_cog_refused_in_one_line_without_rasterio(big_scene, tmp_path, monkeypat
     with pytest.raises(nsr.SuperResError, match="needs rasterio"):
         write(path, out, UpscaleOptions(model="bicubic"), cog=True)
     assert not out.exists()
+    monkeypatch.undo()
+    stack = np.zeros((3, 40, 40), np.uint16)
+    with pytest.raises(nsr.SuperResError, match="holds YX or CYX images, not ZYX"):
+        write(stack, out, UpscaleOptions(model="bicubic", axes="ZYX"), cog=True)
+    assert not out.exists() and not (tmp_path / "x.tif.partial.zarr").exists()
 
 
 def test_ome_tiff_output_has_sub_ifd_pyramid(tmp_path, rng):

@@ -140,8 +140,11 @@ def zarr_to_tiff(zarr_path, out, cog: bool | None = None) -> bool:
                     **common,
                 )
         if cog:
-            _to_cog(tmp, out, dtype)
-            tmp.unlink()
+            try:
+                _to_cog(tmp, out, dtype)
+            finally:  # the partial zarr stays until the TIFF is done: a rerun writes it again
+                tmp.unlink(missing_ok=True)
+                out.with_name(out.name + ".cog.tmp").unlink(missing_ok=True)
             return True
     else:
         with tifffile.TiffWriter(tmp, bigtiff=True, ome=True) as tw:

@@ -287,8 +287,13 @@ def load_package(path: str | Path, trust_code: bool = False):
             ) from None
         state = unwrap(state, path)
         if ours is not None:
-            model = build(ours["arch"], scale, ours.get("config"), name=path.stem)
-            model.module.load_state_dict(state, strict=True)
+            try:
+                model = build(ours["arch"], scale, ours.get("config"), name=path.stem)
+                model.module.load_state_dict(state, strict=True)
+            except (RuntimeError, TypeError, ValueError, KeyError) as e:
+                raise SuperResError(
+                    f"{path}: its weights do not fit the {ours['arch']} network its config names ({first_line(e)})"
+                ) from None
         else:
             found = detect(state, scale)
             arch = entry.get("architecture") or {}

@@ -40,6 +40,11 @@ def iter_write_tiff(
         raise SuperResError(
             f"a Cloud-Optimized GeoTIFF ({opt('cog', True)}) needs rasterio (GDAL): pip install rasterio"
         )
+    if cog and set(src.axes.replace("S", "C")) - set("CYX"):
+        raise SuperResError(
+            f"a Cloud-Optimized GeoTIFF ({opt('cog', True)}) holds YX or CYX images, not {src.axes}; "
+            "write OME-Zarr or OME-TIFF instead"
+        )
     yield from guarded(out, _write_tiff(src, out, options, overwrite, workers, scheduler, cog))
 
 
