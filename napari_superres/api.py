@@ -7,14 +7,8 @@ from .adapt import DEFAULT_SECONDS, adapt_for, drain
 from .engine import UpscaleOptions, build
 from .errors import SuperResError
 from .io import open_input
-from .labelled import axes_of, is_data_array, nodata_of, wrap
+from .labelled import axes_of, crs_of, is_data_array, nodata_of, wrap
 from .writer import write
-
-
-def _crs_of(da):
-    from .labelled import _has_rioxarray
-
-    return da.rio.crs if _has_rioxarray() else None
 
 
 def upscale(
@@ -110,44 +104,16 @@ def upscale(
     >>> big.shape, big.dtype
     ((1200, 1600), dtype('uint16'))
     """
-    if is_data_array(image):  # xarray: the dims name the axes; coordinates and CRS follow the result
-        axes_da = axes_of(image, axes)
-        if out is not None and _crs_of(image) is not None:
+    da = image if is_data_array(image) else None
+    if da is not None:  # xarray: the dims name the axes; coordinates and CRS follow the result
+        axes = axes_of(da, axes)
+        if out is not None and crs_of(da) is not None:
             raise SuperResError(
                 "a georeferenced DataArray is written with result.rio.to_raster(...) (rioxarray), or give the "
                 "GeoTIFF's path as the image; out= would not carry its CRS"
             )
-        nodata = nodata_of(image) if nodata is None else nodata
-        kwargs = dict(
-            axes=axes_da,
-            normalize=normalize,
-            tile=tile,
-            device=device,
-            consistency=consistency,
-            nodata=nodata,
-            precision=precision,
-            batch=batch,
-            degradation=degradation,
-            adapt=adapt,
-        )
-        result = upscale(
-            image.data,
-            model,
-            scale,
-            out=out,
-            overwrite=overwrite,
-            progress=progress,
-            scheduler=scheduler,
-            **kwargs,
-        )
-        if out is not None:
-            return result
-        info = {
-            "model": str(getattr(model, "name", model)),
-            "scale": scale,
-            "degradation": str(degradation or "bicubic"),
-        }
-        return wrap(result, image, axes_da, float(scale), nodata, info)
+        nodata = nodata_of(da) if nodata is None else nodata
+        image = da.data
     src = open_input(image, axes)  # opened once: the plan and the writer use this
     options = UpscaleOptions(
         model=model,
@@ -168,4 +134,11 @@ def upscale(
     if out is not None:
         return write(src, out, options, overwrite=overwrite, progress=progress, scheduler=scheduler)
     result, _ = build(src, options)
+    if da is not None:
+        info = {
+            "model": str(getattr(model, "name", model)),
+            "scale": scale,
+            "degradation": str(degradation or "bicubic"),
+        }
+        return wrap(result, da, axes, float(scale), nodata, info)
     return result

@@ -80,6 +80,11 @@ def nodata_of(da):
     )
 
 
+def crs_of(da):
+    """The DataArray's CRS (rioxarray), or None without one or without rioxarray."""
+    return da.rio.crs if _has_rioxarray() else None
+
+
 def _has_rioxarray() -> bool:
     import importlib.util
 
@@ -90,7 +95,7 @@ def _has_rioxarray() -> bool:
     return True
 
 
-def _enlarged_coord(values: np.ndarray, n_out: int, scale: float):
+def _enlarged_coord(values: np.ndarray, n_out: int):
     """Pixel centres of ``n_out`` outputs covering the extent of the input centres ``values``, or None
     when they are not evenly spaced (then the coordinate is dropped rather than guessed)."""
     v = np.asarray(values, dtype=np.float64)
@@ -114,7 +119,7 @@ def wrap(result, da, axes: str, scale: float, nodata, provenance: dict):
         if d not in da.coords:
             continue
         if axes[i] in "YX":
-            new = _enlarged_coord(da.coords[d].values, result.shape[i], scale)
+            new = _enlarged_coord(da.coords[d].values, result.shape[i])
             if new is None:
                 dropped.append(d)
                 continue
@@ -133,7 +138,7 @@ def wrap(result, da, axes: str, scale: float, nodata, provenance: dict):
     if dropped:
         attrs["napari_superres_dropped_coords"] = ", ".join(map(str, dropped))
     out = xr.DataArray(result, dims=da.dims, coords=coords, attrs=attrs, name=da.name)
-    if _has_rioxarray() and da.rio.crs is not None:
+    if crs_of(da) is not None:
         from affine import Affine
 
         from .io.geo import enlarged_transform

@@ -38,6 +38,14 @@ def fixed_range(dtype) -> tuple[float, float] | None:
     return None
 
 
+def training_range(a: np.ndarray) -> tuple[float, float]:
+    """The range training maps an array's values to [0, 1] with: the type's for 8-bit, else the robust
+    percentiles of every (size // 512)-th value along each axis."""
+    return fixed_range(a.dtype) or robust_range(
+        a[tuple(slice(None, None, max(1, s // 512)) for s in a.shape)]
+    )
+
+
 def work_dtype(dtype) -> np.dtype:
     """The float type that holds every value of ``dtype`` closely enough to normalise and restore it:
     float64 for 32- and 64-bit integers and float64 (float32 keeps only 24 bits), else float32."""

@@ -117,6 +117,7 @@ class TrainWidget(Container):
 
     def settings(self) -> dict:
         from ..io import source_from_layer
+        from ..normalize import training_range
 
         out = str(self.output.value or "").strip()
         if out in ("", "."):
@@ -142,13 +143,13 @@ class TrainWidget(Container):
             if lr is None or hr is None or lr is hr:
                 raise SuperResError("choose two different image layers: the LR one and the HR one")
             kw["data"], kw["lr_data"] = planes(hr), planes(lr)
-            kw["value_range"] = value_range(kw["lr_data"])
+            kw["value_range"] = training_range(kw["lr_data"])
         else:
             chosen = list(self.images.value or [])
             if not chosen:
                 raise SuperResError("no training images chosen; select one or more image layers")
             kw["data"] = [planes(layer) for layer in chosen]
-            kw["value_range"] = value_range(kw["data"][0])
+            kw["value_range"] = training_range(kw["data"][0])
             kw["degradation"] = degradation_value(self.degradation.value, self.blur.value)
             kw["noise"] = "auto" if self.noise.value else None
             kw["data_description"] = "napari layers " + ", ".join(repr(layer.name) for layer in chosen)
@@ -214,16 +215,3 @@ class TrainWidget(Container):
             return None
         self.status.value = f"exported {path.name} (bioimage.io package, values {lo:g}..{hi:g})"
         return path
-
-
-def value_range(arr) -> tuple[float, float]:
-    """The range our normalisation maps to [0, 1] for these pixels: the type's for 8-bit, else the
-    robust percentiles (the exported package's pre- and post-processing)."""
-    import numpy as np
-
-    from ..normalize import fixed_range, robust_range
-
-    a = np.asarray(arr)
-    return fixed_range(a.dtype) or robust_range(
-        a[tuple(slice(None, None, max(1, s // 512)) for s in a.shape)]
-    )

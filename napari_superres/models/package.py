@@ -269,6 +269,20 @@ def load_package(path: str | Path, trust_code: bool = False):
         )
     scale, halo, channels = _scale_and_halo(rdf, path)
     _check_processing(rdf, path)
+
+    def own_network(module, kind: str, exact: bool) -> SRModel:
+        """A network our zoo does not build: the package's halo; exact tiling only where we exported it."""
+        return SRModel(
+            name=path.stem,
+            arch=kind,
+            scale=scale,
+            in_channels=channels,
+            halo=halo,
+            exact_tiling=exact,
+            size_multiple=1,
+            module=module,
+        )
+
     weights = rdf.get("weights") or {}
     ours = _ours(rdf.get("config"))
     if "pytorch_state_dict" in weights:
@@ -312,17 +326,7 @@ def load_package(path: str | Path, trust_code: bool = False):
                     raise SuperResError(
                         f"{path}: its architecture comes from a library ({arch.get('import_from')}); give a package with its source file"
                     )
-                module = _module_from_source(files, arch, state, path)
-                model = SRModel(
-                    name=path.stem,
-                    arch="bioimageio",
-                    scale=scale,
-                    in_channels=channels,
-                    halo=halo,
-                    exact_tiling=False,
-                    size_multiple=1,
-                    module=module,
-                )
+                model = own_network(_module_from_source(files, arch, state, path), "bioimageio", False)
     elif "torchscript" in weights:
         import torch
 
@@ -332,25 +336,15 @@ def load_package(path: str | Path, trust_code: bool = False):
             module = torch.jit.load(io.BytesIO(blob), map_location="cpu").eval()
         except Exception as e:  # noqa: BLE001
             raise SuperResError(f"{path}: its TorchScript weights do not load ({first_line(e)})") from None
-        model = SRModel(
-            name=path.stem,
-            arch="torchscript",
-            scale=scale,
-            in_channels=channels,
-            halo=halo,
-            exact_tiling=bool(ours and ours.get("exact_tiling")),
-            size_multiple=1,
-            module=module,
-        )
+        model = own_network(module, "torchscript", bool(ours and ours.get("exact_tiling")))
     else:
         have = ", ".join(weights) or "none"
         raise SuperResError(
             f"{path}: its weights are {have}; napari-superres runs pytorch_state_dict or torchscript weights"
         )
     model.scale = scale
-    if ours is None:  # the package's halo, and no claim of exact tiling we cannot back
+    if ours is None:  # the package's halo where it reaches further than the detected network's
         model.halo = max(model.halo, halo)
-        model.exact_tiling = model.exact_tiling and model.arch != "bioimageio"
     model.metadata = {
         "source": str(path),
         "bioimageio_name": str(rdf.get("name", "")),

@@ -30,7 +30,7 @@ def _image_files(path: Path) -> list[Path]:
 def _to_unit_planes(arr: np.ndarray, channel: str) -> list[np.ndarray]:
     """Float32 planes in [0, 1]: luma for RGB with channel='y', every 2D plane otherwise."""
     from ..metrics import rgb_to_y
-    from ..normalize import fixed_range, robust_range
+    from ..normalize import training_range
 
     a = np.asarray(arr)
     if channel == "y" and (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4))):
@@ -39,8 +39,7 @@ def _to_unit_planes(arr: np.ndarray, channel: str) -> list[np.ndarray]:
                 f"{opt('channel', 'y')} expects 8-bit RGB or grey images; for other data: {opt('channel', 'raw')}"
             )
         return [(rgb_to_y(a) / 255.0).astype(np.float32)]
-    rng = fixed_range(a.dtype) or robust_range(a[tuple(slice(None, None, max(1, s // 512)) for s in a.shape)])
-    lo, hi = rng
+    lo, hi = training_range(a)
     unit = ((a.astype(np.float32) - lo) / (hi - lo)).astype(np.float32)
     if unit.ndim == 3 and unit.shape[-1] in (3, 4) and a.dtype == np.uint8:
         unit = np.moveaxis(unit, -1, 0)
