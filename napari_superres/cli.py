@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -116,7 +117,9 @@ def _cmd_upscale(a) -> None:
     t0 = time.perf_counter()
     src = open_input(a.input, a.axes)
     model = a.model
-    if a.trust_code:  # the package's own source runs: load it here, once, on the user's say-so
+    from .models.package import is_package
+
+    if a.trust_code and is_package(Path(a.model).expanduser()):  # its own source runs: loaded once, here
         from .models import load_model
 
         model = load_model(a.model, trust_code=True)
