@@ -86,6 +86,7 @@ def train_axial(
 
     from .degradation import blur, gaussian_kernel, resize_axis
     from .models import build
+    from .models.arch.axial import TRAIN_CONFIG
     from .training.checkpoint import load_checkpoint, save_checkpoint
 
     planes = [np.asarray(p, np.float32) for p in planes]
@@ -97,7 +98,7 @@ def train_axial(
             f"they need at least {6 * factor} pixels a side"
         )
     torch.manual_seed(seed)
-    model = build("axial", factor, config)
+    model = build("axial", factor, {**TRAIN_CONFIG, **(config or {})})
     model.module.train()
     opt = torch.optim.Adam(model.module.parameters(), lr=lr)
     start, info = 0, {"wall_time_s": 0.0}

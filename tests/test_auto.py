@@ -69,3 +69,26 @@ def test_auto_is_recorded_in_the_output_and_printed_by_the_cli(tmp_path, photo_y
     prov = attrs["provenance"]
     assert prov["degradation_auto"]["choice"] == prov["degradation"] or prov["degradation_auto"]["fallback"]
     assert set(prov["degradation_auto"]) >= {"confidence", "expected_gain_db", "mismatch"}
+
+
+@pytest.mark.skipif(not degradation_models("binning", 2), reason="no binning weights shipped")
+def test_auto_enlarges_with_the_weighted_blend_of_the_candidates_and_tiles_exactly(photo_y):
+    lr = _shrunk(photo_y, "binning")[:120, :150].astype(np.float32)
+    report = estimate_degradation(sample_windows(lr, "YX"), "default", 2)
+    w = report["weights"]
+    assert set(w) == {"bicubic", "binning"} and abs(sum(w.values()) - 1) < 1e-6
+    assert report["choice"] == max(w, key=w.get) and report["confidence"] == w[report["choice"]]
+    out = nsr.upscale(lr, "default", 2, degradation="auto").compute()
+    parts = {c: nsr.upscale(lr, "default", 2, degradation=c).compute() for c in w}
+    np.testing.assert_allclose(out, sum(w[c] * parts[c] for c in w), atol=1e-5)
+    tiled = nsr.upscale(lr, "default", 2, degradation="auto", tile=40).compute()
+    np.testing.assert_allclose(tiled, out, atol=1e-6)
+
+
+def test_a_blend_refuses_networks_of_different_scales():
+    from napari_superres.errors import SuperResError
+    from napari_superres.models import load_model
+    from napari_superres.models.wrappers import blended
+
+    with pytest.raises(SuperResError, match="same scale"):
+        blended([load_model("espcn", 2), load_model("espcn", 3)], [0.5, 0.5])

@@ -285,6 +285,11 @@ def test_evaluate_widget_table_and_layers(make_napari_viewer, qtbot, textured):
     assert not w.cancel_button.enabled and w.run_button.enabled
     assert sorted(r["method"] for r in rows) == ["bicubic", "espcn", "ibp"]
     assert w.table.shape == (3, 5)
+    from qtpy.QtCore import QLocale
+
+    native = w.table.native
+    shown = native.itemDelegate().displayText(native.item(0, 1).text(), QLocale())
+    assert shown == f"{rows[0]['psnr']:.2f}"  # as written: "31.40", not magicgui's "31.4000"
     by = {r["method"]: r for r in rows}
     assert by["ibp"]["consistency"] > by["bicubic"]["consistency"]  # back-projection agrees with the LR
     np.testing.assert_allclose(viewer.layers["gt espcn"].scale, [0.5, 0.5])

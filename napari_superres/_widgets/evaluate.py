@@ -49,6 +49,11 @@ class EvaluateWidget(Container):
         self.table = Table(
             value={"data": [], "columns": ["method", "PSNR (dB)", "SSIM", "consistency (dB)", "s"]}
         )
+        # magicgui's table re-formats every number-like cell to 4 decimals ("31.4000"); Qt's own
+        # delegate shows our text as written
+        from qtpy.QtWidgets import QStyledItemDelegate
+
+        self.table.native.setItemDelegate(QStyledItemDelegate(self.table.native))
         self.status = Label(label="", value="")
         self.extend(
             [

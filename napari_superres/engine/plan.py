@@ -253,8 +253,12 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
     src_token = source_token(src)  # reads the input's stamp: once per build
     s, n = o.scale, o.model_scale
     deg, auto = _resolve_degradation(o.degradation, src, src_token, o.model, n, o.nodata)
-    model = "bicubic" if auto is not None and auto["fallback"] else o.model
-    mdl = load_model(model, n, degradation=deg)
+    if auto is not None:  # the blend of the candidates' weights, or bicubic interpolation
+        from .auto import auto_model
+
+        mdl = auto_model(auto, o.model, n)
+    else:
+        mdl = load_model(o.model, n, degradation=deg)
     if mdl.axial:
         raise SuperResError(
             f"model {mdl.name!r} enlarges along one axis only; use napari_superres.isotropic for Z stacks"

@@ -13,6 +13,10 @@ is unchanged and an exactly tileable model stays exactly tileable.
 >>> m.name, m.halo == load_model("espcn", 2).halo
 ('espcn+x8', True)
 
+**Blend**: a weighted mean of networks of one scale (``degradation="auto"`` weighs the models of the
+sensor degradations it cannot tell apart). Each network is translation-equivariant, so the mean is
+too: its halo is the largest of theirs and it tiles exactly when they all do.
+
 **Back-projection** (``NAME+bpN``, ``consistency=``): consistency with the measured data after any network.
 
 The network's output ``y`` is corrected so that degrading it with the known model (the image's
@@ -32,6 +36,7 @@ stays exact.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import nn
@@ -80,6 +85,51 @@ def with_self_ensemble(model):
         name=f"{model.name}{SUFFIX}",
         module=SelfEnsemble(model.module).eval(),
         origin=f"{model.origin}{SUFFIX}" if model.origin is not None else None,
+    )
+
+
+# ----------------------------------------------------------------------------- blend
+
+
+class Blend(nn.Module):
+    """``sum(w * net(x))`` over networks of one scale, with fixed weights."""
+
+    def __init__(self, nets, weights):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+        self.weights = [float(w) for w in weights]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = None
+        for w, net in zip(self.weights, self.nets):
+            y = w * net(x)
+            out = y if out is None else out + y
+        return out
+
+
+def blended(models, weights):
+    """One :class:`~napari_superres.models.SRModel` computing the ``weights``-weighted mean of
+    ``models`` (same scale and channels; the weights are normalised to sum to 1)."""
+    models, weights = list(models), [float(w) for w in weights]
+    first = models[0]
+    if len(models) != len(weights) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise SuperResError(f"a blend needs one non-negative weight per model, got {weights}")
+    if any(m.scale != first.scale or m.in_channels != first.in_channels or m.axial for m in models):
+        raise SuperResError("only networks of the same scale and channels can be blended")
+    total = sum(weights)
+    weights = [w / total for w in weights]
+    parts = {m.degradation: round(w, 3) for m, w in zip(models, weights)}
+    return dataclasses.replace(
+        first,
+        halo=max(m.halo for m in models),
+        exact_tiling=all(m.exact_tiling for m in models),
+        size_multiple=math.lcm(*(m.size_multiple for m in models)),
+        min_size=max(m.min_size for m in models),
+        module=Blend([m.module for m in models], weights).eval(),
+        config={**first.config, "blend": parts},
+        metadata={**first.metadata, "blend": " + ".join(f"{k} {v:.2f}" for k, v in parts.items())},
+        origin=None,
+        degradation=max(parts, key=parts.get),
     )
 
 
