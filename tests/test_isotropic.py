@@ -114,3 +114,24 @@ def test_cli_trains_saves_and_reuses(tmp_path, volume, capsys):
     np.testing.assert_array_equal(a, b)  # the saved model gives the same result
     assert main(["isotropic", str(path), str(tmp_path / "b.ome.zarr"), "--model", str(model)]) == 2
     assert "exists" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_an_axial_model_saved_by_the_first_version_still_loads_and_runs(tmp_path, volume):
+    """Models saved before the sub-pixel rows (config without "shuffle") keep their full-resolution
+    network, and the rows of a new one are enlarged on the coarse grid."""
+    import torch
+
+    from napari_superres.models import build, load_model, save_weights
+
+    old = build("axial", 2, {"features": 8, "layers": 3})
+    torch.manual_seed(1)
+    for p in old.module.parameters():
+        p.data.normal_(0, 0.05)
+    path = tmp_path / "old_axial.safetensors"
+    save_weights(old, path, {"arch": "axial", "scale": "2", "config": json.dumps(old.config)})
+    back = load_model(str(path), 2)
+    assert not back.module.shuffle and back.module.body[-1].out_channels == 1
+    a = iso.isotropic(volume, axes="ZYX", factor=2, model=old).compute()
+    np.testing.assert_array_equal(iso.isotropic(volume, axes="ZYX", factor=2, model=str(path)).compute(), a)
+    new = iso.axial_model(volume, axes="ZYX", factor=2, steps=2, patch_size=12)
+    assert new.module.shuffle and new.module.body[-1].out_channels == 2

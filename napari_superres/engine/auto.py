@@ -191,10 +191,21 @@ def estimate_degradation(windows, model: str, scale: int, device="cpu", key=None
     if not names:  # weights for neither: the model's own
         names = [load_model(model, scale).degradation]
     mismatch = spectral_mismatch(wins, scale, names)
-    if not mismatch:
-        raise SuperResError(
-            f"no window of the image is large enough (at least {16 * scale} pixels) to estimate its "
-            f"degradation at x{scale}; name a degradation instead of 'auto'"
+    if not mismatch:  # too small to look at: every candidate in equal parts, nothing to check
+        weights = {c: round(1.0 / len(names), 3) for c in names}
+        best = names[0]
+        return _remember(
+            key,
+            {
+                "choice": best,
+                "confidence": weights[best],
+                "weights": weights,
+                "expected_gain_db": None,
+                "mismatch": {},
+                "fallback": False,
+                "method": f"the image is smaller than {16 * scale} pixels a side, too small to estimate its "
+                "degradation: the candidates' models in equal parts",
+            },
         )
     weights = blend_weights(mismatch)
     best = max(weights, key=weights.get)
@@ -216,6 +227,10 @@ def estimate_degradation(windows, model: str, scale: int, device="cpu", key=None
             f"model {model!r} is expected to do worse than bicubic on this image "
             f"({gain:+.2f} dB in the internal check); using bicubic interpolation instead"
         )
+    return _remember(key, report)
+
+
+def _remember(key, report: dict) -> dict:
     if key is not None:
         with _LOCK:
             _CACHE[key] = report

@@ -358,6 +358,12 @@ def auto_blend(report: dict) -> str:
     return " + ".join(f"{c} {w:.2f}" for c, w in sorted(weights.items(), key=lambda cw: -cw[1]))
 
 
+def auto_gain(report: dict) -> str:
+    """The expected gain of ``degradation="auto"``'s result: "+1.23 dB", or why there is none."""
+    g = report.get("expected_gain_db")
+    return "not measured (image too small)" if g is None else f"{g:+.2f} dB"
+
+
 def auto_summary(report: dict) -> str:
     """One line on what ``degradation="auto"`` chose, how sure it is and the gain to expect."""
     if report.get("fallback"):
@@ -367,5 +373,5 @@ def auto_summary(report: dict) -> str:
         how = "its model"
     return (
         f"degradation auto: {auto_blend(report)} ({how}); expected gain over bicubic "
-        f"{report['expected_gain_db']:+.2f} dB (internal check, no ground truth)"
+        f"{auto_gain(report)} (internal check, no ground truth)"
     )
