@@ -24,7 +24,7 @@ def upscale(
     nodata=None,
     precision: str = "fp32",
     batch: int | None = None,
-    degradation=None,
+    degradation="auto",
     adapt=None,
     out=None,
     overwrite: bool = False,
@@ -68,14 +68,16 @@ def upscale(
         Up to this many tiles of concurrent tasks go through the network in one pass. Default:
         8 on a GPU, 1 on the CPU (where batching is slower, measured in docs/benchmarks.md).
     degradation : str, array or Degradation, optional
-        How the image was made from the scene: ``"bicubic"`` (the default: what benchmark
-        photographs are), ``"binning"`` (a camera or detector integrating over its pixels),
-        ``"gaussian:SIGMA"`` (an optical PSF of SIGMA output pixels, then binning;
-        ``"gaussian:fwhm=F,pixel=P"`` from physics), a measured PSF (2-D array or .npy/.tif/.txt
-        file), or ``"auto"``: estimated from the image (a few windows shrunk by each candidate and
-        enlarged back), falling back to bicubic interpolation when no model is expected to beat it.
-        Picks the model's weights trained for it and the back-projection operator; recorded in
-        the output metadata. See docs/real-data.md.
+        How the image was made from the scene. ``"auto"`` (the default): estimated from the image
+        (a few windows shrunk by each candidate): the model's weights for ``"bicubic"`` and
+        ``"binning"`` blended, each weighted by how well it fits, or bicubic interpolation when the
+        internal check expects no gain; a network with weights for one degradation only uses
+        those. Or say it: ``"bicubic"`` (what benchmark photographs are), ``"binning"`` (a camera
+        or detector integrating over its pixels), ``"gaussian:SIGMA"`` (an optical PSF of SIGMA
+        output pixels, then binning; ``"gaussian:fwhm=F,pixel=P"`` from physics), a measured PSF
+        (2-D array or .npy/.tif/.txt file), or None (the weights' own, as trained). Picks the
+        model's weights trained for it and the back-projection operator; recorded in the output
+        metadata. Why ``"auto"`` is the default: docs/real-data.md.
     adapt : float or True, optional
         First fine-tune the model on the image itself for up to this many seconds (True: 120), on
         pairs made from the image under ``degradation``; kept only when it does better on a part of
@@ -138,7 +140,7 @@ def upscale(
         info = {
             "model": str(getattr(model, "name", model)),
             "scale": scale,
-            "degradation": str(degradation or "bicubic"),
+            "degradation": str(degradation if degradation is not None else "the weights' own"),
         }
         return wrap(result, da, axes, float(scale), nodata, info)
     return result

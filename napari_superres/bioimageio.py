@@ -183,7 +183,9 @@ def export_bioimageio(
         torch.save(state, d / "weights.pt")
         (d / "architecture.py").write_text(architecture_source(m.arch))
         test_in = _test_image(lo, hi, TEST_SIZE)
-        test_out = np.asarray(upscale(test_in, m, s, normalize=(lo, hi), device="cpu")).astype(np.float32)
+        test_out = np.asarray(
+            upscale(test_in, m, s, normalize=(lo, hi), device="cpu", degradation=None)
+        ).astype(np.float32)
         np.save(d / "test_input.npy", test_in[None, None])
         np.save(d / "test_output.npy", test_out[None, None])
         _cover(test_in, test_out, s, d / "cover.png")

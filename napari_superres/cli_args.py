@@ -65,9 +65,10 @@ def parser() -> argparse.ArgumentParser:
     )
     u.add_argument(
         "--degradation",
-        default="bicubic",
+        default="auto",
         help="how the image was made: bicubic, binning, gaussian:SIGMA (PSF in output pixels), "
-        "gaussian:fwhm=F,pixel=P, a PSF file (.npy/.tif/.txt), or auto (estimated; default: %(default)s)",
+        "gaussian:fwhm=F,pixel=P, a PSF file (.npy/.tif/.txt), or auto (estimated from the image: "
+        "the bicubic and binning weights blended by how well each fits; default: %(default)s)",
     )
     u.add_argument("--nodata", type=float, default=None, help="value of missing pixels (default: the file's)")
     u.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")

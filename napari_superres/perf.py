@@ -105,7 +105,7 @@ def run_stage(
         import dask
 
         t0 = time.perf_counter()
-        y = upscale(img, m, scale, tile=tile, device=str(dev), normalize=(0, 65535))
+        y = upscale(img, m, scale, tile=tile, device=str(dev), normalize=(0, 65535), degradation=None)
         y = y.compute(scheduler="threads", num_workers=os.cpu_count())
         out["seconds"] = time.perf_counter() - t0
         raw = Path(workdir) / "raw.npy"
@@ -117,7 +117,7 @@ def run_stage(
         from .writer import write
 
         t0 = time.perf_counter()
-        options = UpscaleOptions(m, scale, tile=tile, device=str(dev), normalize=(0, 65535))
+        options = UpscaleOptions(m, scale, tile=tile, device=str(dev), normalize=(0, 65535), degradation=None)
         write(src_path, Path(workdir) / "out.ome.zarr", options, overwrite=True)
         out["seconds"] = time.perf_counter() - t0
     out["peak_rss_mb"] = _peak_mb()

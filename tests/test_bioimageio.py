@@ -50,10 +50,10 @@ def test_exported_default_x2_passes_bioimageio_test(package):
 
 def test_package_loads_back_and_gives_the_models_result(package):
     img = _test_image(0, 255, 150)
-    own = np.asarray(nsr.upscale(img, "default", 2, normalize=(0, 255), tile=48))
+    own = np.asarray(nsr.upscale(img, "default", 2, normalize=(0, 255), tile=48, degradation=None))
     back = load_model(package)
     assert back.scale == 2 and back.exact_tiling and back.arch == "espcn"
-    via = np.asarray(nsr.upscale(img, package, 2, normalize=(0, 255), tile=48))
+    via = np.asarray(nsr.upscale(img, package, 2, normalize=(0, 255), tile=48, degradation=None))
     assert np.abs(own - via).max() <= 1e-5 * 255
     from napari_superres.models.registry import USER
 

@@ -72,10 +72,11 @@ def test_normalisation_is_global_so_tiles_have_no_seams(textured):
 
 def test_channels_get_their_own_range_and_pass_through(textured):
     img = np.stack([textured, (textured // 16)], axis=0)  # CYX with very different ranges
-    out = nsr.upscale(img, "espcn", 2, axes="CYX").compute()
+    # one degradation for both (auto estimates from the first channel, once per image)
+    out = nsr.upscale(img, "espcn", 2, axes="CYX", degradation="bicubic").compute()
     assert out.shape == (2, 194, 262)
     for c in range(2):
-        single = nsr.upscale(img[c], "espcn", 2).compute()
+        single = nsr.upscale(img[c], "espcn", 2, degradation="bicubic").compute()
         assert np.abs(out[c].astype(int) - single.astype(int)).max() <= 1
 
 
@@ -110,9 +111,13 @@ def test_building_the_graph_never_runs_the_network(monkeypatch, textured):
         return real(self, x)
 
     monkeypatch.setattr(SRModel, "__call__", counting)
-    lazy = nsr.upscale(np.stack([textured] * 4), "espcn", 2, axes="ZYX", tile=32)
+    lazy = nsr.upscale(np.stack([textured] * 4), "espcn", 2, axes="ZYX", tile=32, degradation="binning")
     assert isinstance(lazy, da.Array)
     assert calls == []
+    # degradation="auto" (the default) runs the network on its sample windows only: a few, small
+    nsr.upscale(np.stack([textured] * 4), "espcn", 2, axes="ZYX", tile=32)
+    assert 0 < len(calls) <= 8 * 2 and all(h * w <= 64 * 64 for *_, h, w in calls)
+    calls.clear()
     lazy[2, :10, :10].compute()  # one plane, one tile
     assert len(calls) == 1
 
@@ -188,8 +193,8 @@ def test_out_of_memory_splits_the_batch_then_the_tile(rng, monkeypatch):
 
 def test_reduced_precision_is_close_and_recorded(rng, tmp_path):
     img = (rng.random((40, 50)) * 1000).astype(np.uint16)
-    fp32 = nsr.upscale(img, "espcn", 2).compute().astype(int)
-    bf16 = nsr.upscale(img, "espcn", 2, precision="bf16").compute().astype(int)
+    fp32 = nsr.upscale(img, "espcn", 2, degradation="bicubic").compute().astype(int)
+    bf16 = nsr.upscale(img, "espcn", 2, precision="bf16", degradation="bicubic").compute().astype(int)
     assert 0 < np.abs(bf16 - fp32).max() < 30  # a 16-bit network: close, not identical
     nsr.upscale(img, "espcn", 2, precision="bf16", out=tmp_path / "a.ome.zarr")
     import json

@@ -48,7 +48,7 @@ class UpscaleWidget(Container):
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
         self.tile = SpinBox(label="tile (0 = auto)", value=0, min=0, max=16384, step=64)
         self.normalize = ComboBox(label="normalisation", choices=["auto", "none"])
-        self.degradation = ComboBox(label="degradation", choices=DEGRADATION_CHOICES, value="bicubic")
+        self.degradation = ComboBox(label="degradation", choices=DEGRADATION_CHOICES, value="auto")
         self.sigma = FloatSpinBox(label="PSF sigma (output px)", value=1.0, min=0.1, max=4.0, step=0.1)
         self.consistency = SpinBox(label="consistency steps", value=0, min=0, max=30)
         self.ensemble = CheckBox(text="self-ensemble (8 flips and turns, 8x time)")

@@ -129,6 +129,23 @@ def blend_weights(mismatch: dict[str, float]) -> dict[str, float]:
     return {c: v for c, v in w.items() if v > 0}
 
 
+def candidates(model, scale: int) -> list[str]:
+    """The :data:`CANDIDATES` ``model`` has weights of its own for at ``scale`` (the shipped default
+    and edsr-lite: bicubic and binning; a network trained for one degradation, a weights file or an
+    interpolation: at most one, and ``auto`` then leaves it as it is)."""
+    from ..models import load_model
+
+    names = []
+    for name in CANDIDATES:
+        try:
+            m = load_model(model, scale, degradation=name)
+        except SuperResError:
+            continue
+        if m.degradation == name and m.parameters > 0:
+            names.append(name)
+    return names
+
+
 def auto_model(report: dict, model, scale: int):
     """The SRModel ``degradation="auto"`` enlarges with: bicubic interpolation when the report fell
     back, else the ``report["weights"]``-weighted blend of ``model``'s weights for each candidate."""
@@ -180,17 +197,9 @@ def estimate_degradation(windows, model: str, scale: int, device="cpu", key=None
     from ..models import load_model
 
     wins = _unit([np.asarray(w, np.float64) for w in windows], nodata)
-    names = []  # candidates the model has weights for (a network trained for bicubic only: bicubic;
-    for name in CANDIDATES:  # a weights file: the degradation it was trained for)
-        try:
-            if load_model(model, scale, degradation=name).degradation != name:
-                continue
-        except SuperResError:
-            continue
-        names.append(name)
-    if not names:  # weights for neither: the model's own
-        names = [load_model(model, scale).degradation]
+    names = candidates(model, scale) or [load_model(model, scale).degradation]
     mismatch = spectral_mismatch(wins, scale, names)
+    mismatch = {c: m for c, m in mismatch.items() if np.isfinite(m)}  # NaN windows say nothing
     if not mismatch:  # too small to look at: every candidate in equal parts, nothing to check
         weights = {c: round(1.0 / len(names), 3) for c in names}
         best = names[0]

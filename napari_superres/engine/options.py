@@ -27,8 +27,8 @@ class UpscaleOptions:
     """Everything that decides an upscale's result, checked on creation (one-line :class:`SuperResError`).
 
     ``scale`` becomes a float above 1 and at most 8; ``normalize`` ``"auto"``, None or a ``(lo, hi)``
-    tuple; ``consistency`` a number of back-projection steps (True: 5); ``degradation`` None (the
-    weights' own), ``"auto"`` or a :class:`~napari_superres.degradation.Degradation`. ``nodata`` is
+    tuple; ``consistency`` a number of back-projection steps (True: 5); ``degradation`` ``"auto"``
+    (the default), None (the weights' own) or a :class:`~napari_superres.degradation.Degradation`. ``nodata`` is
     checked against the image's type by the plan. See :func:`napari_superres.upscale` for each one.
     """
 
@@ -42,7 +42,7 @@ class UpscaleOptions:
     nodata: float | None = None
     precision: str = "fp32"
     batch: int | None = None
-    degradation: Any = None
+    degradation: Any = "auto"
 
     def __post_init__(self):
         def put(key, value):  # frozen: each field is set once, here

@@ -409,7 +409,15 @@ def _resolve_degradation(degradation, src, src_token: str, model, n: int, nodata
     from ..degradation import parse_degradation
 
     if degradation == "auto":
-        from .auto import estimate_degradation, sample_windows
+        from ..models import load_model
+        from .auto import candidates, estimate_degradation, sample_windows
+
+        if len(candidates(model, n)) < 2:  # one set of weights (or none): nothing to choose
+            own = load_model(model, n).degradation
+            try:
+                return parse_degradation(own), None
+            except SuperResError:  # weights for a family of PSF widths: as before, bicubic
+                return parse_degradation(None), None
 
         if src.dtype.kind not in "biuf":
             raise SuperResError(f"cannot enlarge {src.dtype} data; give an integer or floating-point image")
