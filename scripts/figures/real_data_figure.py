@@ -23,7 +23,7 @@ hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
 lr = parse_degradation("binning").downsample(torch.from_numpy(hr)[None], 2)[0].numpy().astype(np.float32)
 bic = np.asarray(nsr.upscale(lr, "bicubic", 2).compute(), np.float64)
 panels = [("bicubic", bic)]
-for label, deg in [("old default", "bicubic"), ("binning model", "binning"), ("auto", "auto")]:
+for label, deg in [("old default", "bicubic"), ("binning model", "binning"), ("auto (default)", "auto")]:
     panels.append((label, np.asarray(nsr.upscale(lr, "default", 2, degradation=deg).compute(), np.float64)))
 crop = (slice(40, 168), slice(60, 188))
 lo, hi = np.percentile(hr, [0.5, 99.5])
