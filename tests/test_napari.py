@@ -140,6 +140,7 @@ def test_preview_computes_only_the_displayed_plane(make_napari_viewer, stack, mo
     monkeypatch.setattr(SRModel, "__call__", lambda self, x: calls.append(x.shape[0]) or original(self, x))
     preview = w.preview()
     assert preview.multiscale and preview.data[0].shape == (4, 96, 112)
+    assert w.degradation.value == "auto" and w.info.value.startswith("degradation auto: ")  # what it did
     n_first = len(calls)
     assert 0 < n_first <= 12
     viewer.dims.set_current_step(0, 2)

@@ -151,16 +151,22 @@ class UpscaleWidget(Container):
     def preview(self, *_):
         """Add the lazy result: only what napari displays is computed (after adapting the model to
         the image in the background, when that is ticked)."""
+        from ..engine import auto_report
+        from ..io import source_from_layer
         from ..layers import add_upscaled
+        from ..writer import auto_summary
 
         try:
             source, options = self.settings()
             if self.adapt.value:
                 return self._adapt_then(source, options)
             layer = add_upscaled(self.viewer, source, options=options)
+            report = auto_report(source_from_layer(source), options)  # cached by the build above
         except SuperResError as exc:
             show_error(exc)
             return None
+        if report is not None:  # what "auto" blended, and the gain to expect
+            self.info.value = auto_summary(report)
         self.status.value = f"added {layer.name} (lazy)"
         return layer
 

@@ -8,7 +8,17 @@ cache), :mod:`.auto` (``degradation="auto"``). Imports models and io; never the 
 from __future__ import annotations
 
 from .options import PRECISIONS, UpscaleOptions, check_scale, model_scale
-from .plan import DEFAULT_TILE, STRIP_TILES, Plan, band_bytes, build, default_tile, source_token, stream_order
+from .plan import (
+    DEFAULT_TILE,
+    STRIP_TILES,
+    Plan,
+    auto_report,
+    band_bytes,
+    build,
+    default_tile,
+    source_token,
+    stream_order,
+)
 from .run import forward
 
 __all__ = [
@@ -17,6 +27,7 @@ __all__ = [
     "STRIP_TILES",
     "Plan",
     "UpscaleOptions",
+    "auto_report",
     "band_bytes",
     "build",
     "check_scale",

@@ -401,6 +401,17 @@ def build(image, options: UpscaleOptions, *, streaming: bool = False):
     return result, plan
 
 
+def auto_report(image, options: UpscaleOptions) -> dict | None:
+    """What ``degradation="auto"`` makes of ``image`` under ``options`` (the report :func:`build`
+    uses, from the same per-input cache), or None when the options name a degradation or the model
+    has one set of weights. For a caller that holds only the lazy result (napari's preview)."""
+    if options.degradation != "auto":
+        return None
+    src = open_input(image, options.axes)
+    o = options
+    return _resolve_degradation(o.degradation, src, source_token(src), o.model, o.model_scale, o.nodata)[1]
+
+
 def _resolve_degradation(degradation, src, src_token: str, model, n: int, nodata):
     """The :class:`~napari_superres.degradation.Degradation` to use, and the ``auto`` report (or None).
 
