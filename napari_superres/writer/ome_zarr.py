@@ -361,7 +361,7 @@ def auto_blend(report: dict) -> str:
 def auto_gain(report: dict) -> str:
     """The expected gain of ``degradation="auto"``'s result: "+1.23 dB", or why there is none."""
     g = report.get("expected_gain_db")
-    return "not measured (image too small)" if g is None else f"{g:+.2f} dB"
+    return "not measured (image too small to check)" if g is None else f"{g:+.2f} dB"
 
 
 def auto_summary(report: dict) -> str:
