@@ -407,8 +407,8 @@ def auto_report(image, options: UpscaleOptions) -> dict | None:
     has one set of weights. For a caller that holds only the lazy result (napari's preview)."""
     if options.degradation != "auto":
         return None
-    src = open_input(image, options.axes)
     o = options
+    src = open_input(image, o.axes)
     return _resolve_degradation(o.degradation, src, source_token(src), o.model, o.model_scale, o.nodata)[1]
 
 

@@ -127,7 +127,6 @@ def blended(models, weights):
         min_size=max(m.min_size for m in models),
         module=Blend([m.module for m in models], weights).eval(),
         config={**first.config, "blend": parts},
-        metadata={**first.metadata, "blend": " + ".join(f"{k} {v:.2f}" for k, v in parts.items())},
         origin=None,
         degradation=max(parts, key=parts.get),
     )
