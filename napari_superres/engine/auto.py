@@ -139,7 +139,7 @@ def candidates(model, scale: int) -> list[str]:
     names = []
     for name in CANDIDATES:
         try:
-            m = load_model(model, scale, degradation=name)
+            m = load_model(model, scale, degradation=name, noise_robust=True)
         except SuperResError:
             continue
         if m.degradation == name and m.parameters > 0:
@@ -149,14 +149,16 @@ def candidates(model, scale: int) -> list[str]:
 
 def auto_model(report: dict, model, scale: int):
     """The SRModel ``degradation="auto"`` enlarges with: bicubic interpolation when the report fell
-    back, else the ``report["weights"]``-weighted blend of ``model``'s weights for each candidate."""
+    back, else the ``report["weights"]``-weighted blend of ``model``'s weights for each candidate,
+    their noise-robust weights where those are a file of their own (real images are noisy; the
+    plain bicubic weights, trained on clean photographs, draw texture over a noisy background)."""
     from ..models import load_model
     from ..models.wrappers import blended
 
     if report["fallback"]:
         return load_model("bicubic", scale)
     weights = report["weights"]
-    models = [load_model(model, scale, degradation=c) for c in weights]
+    models = [load_model(model, scale, degradation=c, noise_robust=True) for c in weights]
     return models[0] if len(models) == 1 else blended(models, list(weights.values()))
 
 

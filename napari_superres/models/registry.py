@@ -87,6 +87,7 @@ def load_model(
     config: dict | None = None,
     degradation=None,
     trust_code: bool = False,
+    noise_robust: bool = False,
 ) -> SRModel:
     """A model by registry name (``"default"``, ``"espcn"``, ``"bicubic"``, ...) or weights file.
 
@@ -106,6 +107,10 @@ def load_model(
     for that family (``espcn``, ``edsr-lite``), ``ibp`` and back-projection use it as their
     operator. A weights file keeps the degradation it was trained for.
 
+    ``noise_robust=True`` takes a named model's weights trained with Poisson-Gaussian noise where
+    they are a file of their own (the bicubic family: its plain weights are the benchmark protocol's,
+    trained on clean photographs); ``degradation="auto"`` enlarges real images with those.
+
     A bioimage.io model package (``.zip``, its folder or its ``rdf.yaml``, format 0.5) runs too
     (:mod:`napari_superres.models.package`); a network that is the package's own code runs only
     with ``trust_code=True``.
@@ -123,7 +128,9 @@ def load_model(
         from .wrappers import with_self_ensemble
 
         return with_self_ensemble(
-            load_model(key[: -len(ENSEMBLE_SUFFIX)], scale, config=config, degradation=deg)
+            load_model(
+                key[: -len(ENSEMBLE_SUFFIX)], scale, config=config, degradation=deg, noise_robust=noise_robust
+            )
         )
     if config is not None:  # options for a state dict from elsewhere: checked here, used below
         if not isinstance(config, dict):
@@ -142,7 +149,8 @@ def load_model(
         from .wrappers import with_consistency
 
         told = deg if degradation is not None else None  # unsaid: the weights' own degradation
-        return with_consistency(load_model(base, scale, degradation=deg), int(steps), told)
+        inner = load_model(base, scale, degradation=deg, noise_robust=noise_robust)
+        return with_consistency(inner, int(steps), told)
     if key == "default":
         key = DEFAULT
     if key in NAMED:
@@ -157,7 +165,7 @@ def load_model(
             model.origin = key if len(config) == len(entry["config"]) else None
             model.degradation = str(deg)
             return model
-        path = weights_path(key, scale, deg.family, deg.equivalent_sigma)
+        path = weights_path(key, scale, deg.family, deg.equivalent_sigma, noise_robust)
         if not path.exists():
             if deg.family != "bicubic" and weights_path(key, scale).exists():
                 have = degradation_models(deg.family, scale)
@@ -171,8 +179,8 @@ def load_model(
                 f"{', '.join(f'x{s}' for s in have) or 'none'} (use one of those or the 'ibp' model)"
             )
         model = from_safetensors(path, name=key)
-        # a registry name reloads the bicubic weights; other families load from their file
-        model.origin = key if deg.family == "bicubic" else str(path)
+        # a registry name reloads the bicubic weights; other files load from their path
+        model.origin = key if path == weights_path(key, scale) else str(path)
         model.degradation = str(deg) if deg.family != "bicubic" else "bicubic"
         return model
     if key in USER:
