@@ -119,6 +119,20 @@ def test_auto_draws_no_texture_over_a_noisy_background(rng):
     assert ratio("bicubic") > 1.3
 
 
+def test_a_blend_reloads_from_its_origin_as_the_same_model():
+    """A cluster's workers load the blend by its origin (parts by name or file), not from the graph."""
+    from napari_superres.models.wrappers import blended, with_self_ensemble
+
+    parts = [
+        load_model("espcn", 2, degradation="bicubic", noise_robust=True),
+        load_model("espcn", 2, "binning"),
+    ]
+    blend = blended(parts, [0.6, 0.4])
+    again = load_model(blend.origin, 2)
+    assert again.token == blend.token and again.config["blend"] == {"bicubic": 0.6, "binning": 0.4}
+    assert load_model(with_self_ensemble(blend).origin, 2).token == with_self_ensemble(blend).token
+
+
 def test_a_blend_refuses_networks_of_different_scales():
     from napari_superres.errors import SuperResError
     from napari_superres.models import load_model

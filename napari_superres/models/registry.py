@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..degradation import FAMILIES, parse_degradation
 from ..errors import SuperResError, opt
-from .spec import DEFAULT, ENSEMBLE_SUFFIX, MAX_ITERATIONS, NAMED, SRModel, architecture, build
+from .spec import BLEND_PREFIX, DEFAULT, ENSEMBLE_SUFFIX, MAX_ITERATIONS, NAMED, SRModel, architecture, build
 from .weights import from_safetensors, read_metadata, shipped_scales, weights_path
 
 # Models a user trained or added in this session, by name: weights files (see :func:`register`).
@@ -151,6 +151,15 @@ def load_model(
         told = deg if degradation is not None else None  # unsaid: the weights' own degradation
         inner = load_model(base, scale, degradation=deg, noise_robust=noise_robust)
         return with_consistency(inner, int(steps), told)
+    if key.startswith(BLEND_PREFIX):  # a blend's origin (degradation="auto"): its parts, reloaded
+        from .wrappers import blend_from_origin
+
+        def part(origin, s, trained_for):
+            m = load_model(origin, s)
+            m.degradation = trained_for
+            return m
+
+        return blend_from_origin(key, scale, part)
     if key == "default":
         key = DEFAULT
     if key in NAMED:

@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import SuperResError
 
 ENSEMBLE_SUFFIX = "+x8"  # NAME+x8: self-ensemble (models/wrappers.py), parsed without importing torch
+BLEND_PREFIX = "blend:"  # the origin of a blend: this, then JSON [[weight, part origin, degradation], ...]
 DEFAULT_ITERATIONS = 5  # back-projection steps of consistency=True (models/wrappers.py)
 MAX_ITERATIONS = 50  # beyond this back-projection has long converged; more only costs time
 ARCH_PACKAGE = Path(__file__).parent / "arch"

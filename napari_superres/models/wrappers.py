@@ -36,6 +36,7 @@ stays exact.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import torch
@@ -44,7 +45,7 @@ from torch import nn
 from ..degradation import BICUBIC, Degradation, DegradationError, parse_degradation
 from ..errors import SuperResError, opt
 from .blocks import BicubicUpsample
-from .spec import DEFAULT_ITERATIONS
+from .spec import BLEND_PREFIX, DEFAULT_ITERATIONS
 from .spec import ENSEMBLE_SUFFIX as SUFFIX
 
 
@@ -107,6 +108,12 @@ class Blend(nn.Module):
         return out
 
 
+def blend_from_origin(origin: str, scale: int, load):
+    """The blend that :func:`blended` gave ``origin``, its parts loaded by ``load(origin, scale, degradation)``."""
+    parts = json.loads(origin[len(BLEND_PREFIX) :])
+    return blended([load(o, scale, d) for _, o, d in parts], [w for w, _, _ in parts])
+
+
 def blended(models, weights):
     """One :class:`~napari_superres.models.SRModel` computing the ``weights``-weighted mean of
     ``models`` (same scale and channels; the weights are normalised to sum to 1)."""
@@ -119,6 +126,11 @@ def blended(models, weights):
     total = sum(weights)
     weights = [w / total for w in weights]
     parts = {m.degradation: round(w, 3) for m, w in zip(models, weights)}
+    # where every part reloads from a name or file, so does the blend (a cluster's workers load it
+    # once each instead of receiving its weights inside the graph): load_model(origin) rebuilds it
+    origin = None
+    if all(m.origin is not None for m in models):
+        origin = BLEND_PREFIX + json.dumps([[w, m.origin, m.degradation] for m, w in zip(models, weights)])
     return dataclasses.replace(
         first,
         halo=max(m.halo for m in models),
@@ -127,7 +139,7 @@ def blended(models, weights):
         min_size=max(m.min_size for m in models),
         module=Blend([m.module for m in models], weights).eval(),
         config={**first.config, "blend": parts},
-        origin=None,
+        origin=origin,
         degradation=max(parts, key=parts.get),
     )
 
