@@ -125,7 +125,7 @@ def test_a_blend_reloads_from_its_origin_as_the_same_model():
 
     parts = [
         load_model("espcn", 2, degradation="bicubic", noise_robust=True),
-        load_model("espcn", 2, "binning"),
+        load_model("espcn", 2, degradation="binning"),
     ]
     blend = blended(parts, [0.6, 0.4])
     again = load_model(blend.origin, 2)
