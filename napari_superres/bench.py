@@ -288,7 +288,11 @@ def real_score(sr, hr, bic, border: int = 4) -> tuple[float, float]:
 def real_methods(models, adapt: float | None = None) -> list[tuple[str, str, str, float | None]]:
     """``(label, model, degradation told, adapt seconds)`` rows: each model with its bicubic weights
     and with the true degradation, ``auto`` (the default model, degradation estimated from the
-    image), and with ``adapt`` each model adapted to each image for that many seconds."""
+    image; with ``auto`` also each other named network that ships weights for more than one
+    degradation, as a user who picks it gets it), and with ``adapt`` each model adapted to each
+    image for that many seconds."""
+    from .models import degradation_models
+
     out = []
     for m in models:
         if m in ("bicubic", "auto"):
@@ -299,6 +303,10 @@ def real_methods(models, adapt: float | None = None) -> list[tuple[str, str, str
             out.append((f"{m} adapted ({adapt:g} s, true degradation)", m, "true", adapt))
     if "auto" in models:
         out.append(("auto (default model)", "default", "auto", None))
+        blending = set(degradation_models("binning"))
+        for m in models:
+            if m not in ("bicubic", "auto", "default") and m in blending:
+                out.append((f"auto ({m})", m, "auto", None))
     return out
 
 

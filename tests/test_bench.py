@@ -63,3 +63,15 @@ def test_real_benchmark_shows_the_binning_model_beating_the_bicubic_one_on_binne
     assert matched["gain"] > blind["gain"] and matched["gain"] > 0.8
     assert matched["noise_ratio"] < blind["noise_ratio"]  # less texture drawn into flat background
     assert len(matched["per_image"]) == 8
+
+
+def test_with_auto_the_real_benchmark_also_scores_each_blending_network_as_a_user_gets_it():
+    from napari_superres.bench import real_methods
+
+    rows = {
+        label: (model, told)
+        for label, model, told, _ in real_methods(["default", "edsr-lite", "srcnn", "auto"])
+    }
+    assert rows["auto (default model)"] == ("default", "auto")
+    assert rows["auto (edsr-lite)"] == ("edsr-lite", "auto")  # it ships bicubic and binning weights
+    assert "auto (srcnn)" not in rows  # one set of weights: auto leaves it as it is
