@@ -108,20 +108,21 @@ def test_x3_has_weights_for_binning_and_psfs_trained_with_noise(name):
         assert "T91" in m.metadata["training_data"] and m.metadata["command"]
 
 
-def test_noise_robust_bicubic_weights_are_a_file_of_their_own():
+@pytest.mark.parametrize("name", ["espcn", "edsr-lite"])
+def test_noise_robust_bicubic_weights_are_a_file_of_their_own(name):
     """The bicubic weights stay the benchmark protocol's (clean photographs); the noise-robust ones
     that auto uses load only when asked for, and a model without them keeps its plain weights."""
-    plain = load_model("espcn", 2, degradation="bicubic")
-    robust = load_model("espcn", 2, degradation="bicubic", noise_robust=True)
-    assert plain.metadata["noise"] == "{}" and plain.metadata["set5_psnr"]
-    assert json.loads(robust.metadata["noise"]).get("poisson_peak")
-    assert robust.degradation == "bicubic" and robust.origin.endswith("espcn_x2_bicubic_noise.safetensors")
+    plain = load_model(name, 2, degradation="bicubic")
+    robust = load_model(name, 2, degradation="bicubic", noise_robust=True)
+    assert plain.metadata.get("noise", "{}") == "{}" and plain.metadata["set5_psnr"]
+    assert json.loads(robust.metadata["noise"]).get("poisson_peak") and robust.metadata["set5_psnr"]
+    assert robust.degradation == "bicubic" and robust.origin.endswith(f"{name}_x2_bicubic_noise.safetensors")
     assert load_model(robust.origin).degradation == "bicubic"  # the recorded origin reloads it
-    assert load_model("espcn", 3, degradation="bicubic", noise_robust=True).origin == "espcn"
-    assert load_model("espcn", 2, degradation="binning", noise_robust=True).degradation == "binning"
+    assert load_model(name, 3, degradation="bicubic", noise_robust=True).origin == name
+    assert load_model(name, 2, degradation="binning", noise_robust=True).degradation == "binning"
     from napari_superres.models import shipped_scales
 
-    assert shipped_scales("espcn") == [2, 3, 4]  # the extra file is not another scale or family
+    assert shipped_scales(name) == [2, 3, 4]  # the extra file is not another scale or family
 
 
 def _trained_for(model) -> str:
