@@ -242,16 +242,21 @@ def iter_adapt(
     loss_fn = torch.nn.functional.l1_loss
     net.module.train()
     t0 = time.perf_counter()
-    step, planned = 0, MAX_STEPS
-    next_check = 1
-    while True:
-        elapsed = time.perf_counter() - t0
-        if step == 20:  # the steps the budget allows, for the schedule
-            planned = max(40, min(MAX_STEPS, int(budget / max(elapsed / 20, 1e-6))))
-        if step >= planned or elapsed >= budget:
-            break
+    step, next_check = 0, 1
+
+    def progress() -> (
+        float
+    ):  # how far the run is, 0-1: by the budget's clock or the step cap, whichever is nearer
+        return max((time.perf_counter() - t0) / budget, step / MAX_STEPS)
+
+    def total(frac: float) -> int:  # the steps the run will take at this pace, for progress bars
+        return max(step, min(MAX_STEPS, int(step / frac))) if frac > 0 else MAX_STEPS
+
+    while (frac := progress()) < 1:
+        # the schedule follows the clock, not a step count guessed at the start: a machine that
+        # slows down (or speeds up) mid-run still spends the whole budget and ends at the low rate
         for g in optimizer.param_groups:
-            g["lr"] = cosine_lr(lr, step, planned)
+            g["lr"] = cosine_lr(lr, frac, 1)
         r = np.random.default_rng([seed, step])
         gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + step)
         lr_b, hr_b = sampler.batch(batch_size, r, gen)
@@ -260,9 +265,9 @@ def iter_adapt(
         loss.backward()
         optimizer.step()
         step += 1
-        last = step >= planned or time.perf_counter() - t0 >= budget
-        if last or (step >= 20 and step >= next_check * planned / CHECKS):
-            next_check += 1
+        frac = progress()
+        if frac >= 1 or (step >= 20 and frac >= next_check / CHECKS):
+            next_check = int(frac * CHECKS) + 1
             net.module.eval()
             p = _score(net.module, val_pairs, s)
             net.module.train()
@@ -271,14 +276,14 @@ def iter_adapt(
                 best_state = {k: v.detach().clone() for k, v in net.module.state_dict().items()}
             yield {
                 "step": step,
-                "steps": planned,
+                "steps": total(frac),
                 "elapsed": time.perf_counter() - t0,
                 "seconds": budget,
                 "gain_db": p - start_psnr,
-                "message": f"adapting: step {step} of about {planned}, held-back check {p - start_psnr:+.2f} dB",
+                "message": f"adapting: step {step} of about {total(frac)}, held-back check {p - start_psnr:+.2f} dB",
             }
         elif step % 50 == 0:
-            yield {"step": step, "steps": planned, "elapsed": time.perf_counter() - t0, "seconds": budget}
+            yield {"step": step, "steps": total(frac), "elapsed": time.perf_counter() - t0, "seconds": budget}
     wall = time.perf_counter() - t0
     net.module.eval()
     kept = "adapted" if best_state is not None else "start"

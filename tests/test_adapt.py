@@ -49,6 +49,28 @@ def test_adapting_keeps_what_does_best_on_the_held_back_part_and_records_it(binn
         assert not out.exists()  # nothing to keep
 
 
+def test_a_slow_start_does_not_cut_the_budget_short(binned, monkeypatch):
+    """A machine busy at the start (the first steps slow) still gets the whole budget: the run does
+    not stop at a step count guessed from its first steps."""
+    import time
+
+    from napari_superres.training.data import PairSampler
+
+    _, lr = binned
+    batch, calls = PairSampler.batch, []
+
+    def slow_at_first(self, *a, **k):
+        calls.append(1)
+        if len(calls) <= 20:
+            time.sleep(0.05)  # a second for the first 20 steps
+        return batch(self, *a, **k)
+
+    monkeypatch.setattr(PairSampler, "batch", slow_at_first)
+    res = adapt(lr, "default", 2, degradation="binning", seconds=4)
+    assert res.seconds >= 3.8 or res.steps >= 3000, (res.seconds, res.steps)
+    assert res.steps > 20  # it went on past the slow steps
+
+
 def test_upscale_with_adapt_writes_beside_the_output_and_a_rerun_reuses_it(tmp_path):
     from napari_superres._sample_data import make_nuclei
 
