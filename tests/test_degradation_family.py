@@ -118,7 +118,10 @@ def test_noise_robust_bicubic_weights_are_a_file_of_their_own(name):
     assert json.loads(robust.metadata["noise"]).get("poisson_peak") and robust.metadata["set5_psnr"]
     assert robust.degradation == "bicubic" and robust.origin.endswith(f"{name}_x2_bicubic_noise.safetensors")
     assert load_model(robust.origin).degradation == "bicubic"  # the recorded origin reloads it
-    assert load_model(name, 3, degradation="bicubic", noise_robust=True).origin == name
+    for scale in (3, 4):  # auto is noise-robust at every shipped scale
+        robust = load_model(name, scale, degradation="bicubic", noise_robust=True)
+        assert robust.origin.endswith(f"{name}_x{scale}_bicubic_noise.safetensors")
+    assert load_model("srcnn", 2, degradation="bicubic", noise_robust=True).origin == "srcnn"  # none: plain
     assert load_model(name, 2, degradation="binning", noise_robust=True).degradation == "binning"
     from napari_superres.models import shipped_scales
 
