@@ -28,7 +28,7 @@ import numpy as np
 from .errors import SuperResError, opt
 
 DEFAULT_SECONDS = 120.0  # the default budget: about 2 minutes on 2 CPU cores
-MAX_STEPS = 3000  # enough for a small image to converge: the budget is a limit, not a target
+MAX_STEPS = 1000  # more overfits the image's own pairs (measured: docs/real-data.md); a limit, not a target
 VAL_FRACTION = 0.2  # the bottom fifth of each plane is held back for the check
 MAX_SIDE = 1024  # planes are cropped to their centre at most this large (time goes to steps, not I/O)
 PLANES = 4  # at most this many planes (spread along Z / T / C) of a stack
@@ -244,9 +244,8 @@ def iter_adapt(
     t0 = time.perf_counter()
     step, next_check = 0, 1
 
-    def progress() -> (
-        float
-    ):  # how far the run is, 0-1: by the budget's clock or the step cap, whichever is nearer
+    def progress() -> float:
+        """How far the run is, 0-1: by the budget's clock or the step cap, whichever is nearer."""
         return max((time.perf_counter() - t0) / budget, step / MAX_STEPS)
 
     def total(frac: float) -> int:  # the steps the run will take at this pace, for progress bars

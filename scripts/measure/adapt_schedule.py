@@ -1,0 +1,84 @@
+"""How long and how hard ``adapt`` should train: the change in PSNR gain over bicubic (dB, against the
+HR, which adapting never sees) of the default network adapted to each LR image, for a learning rate
+and a step cap, with the default 120 s budget.
+
+``val``: the eight held-out validation crops (napari_superres.realdata); ``train``: centre crops of
+planes of the real *training* split (a second sample, to check a choice made on the first).
+
+    python scripts/measure/adapt_schedule.py val bicubic 2e-4 1000 > val_bicubic_2e-4_1000.jsonl
+    python scripts/measure/adapt_schedule.py summary *.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def images(which: str, root: str = "../shared/data/real", count: int = 12):
+    from napari_superres.realdata import training_planes, validation_images
+
+    if which == "val":
+        return [(item.name, hr) for item, hr in validation_images(root)]
+    planes = training_planes(root, min_side=200)
+    out = []
+    for i, p in enumerate(planes[:: max(1, len(planes) // count)][:count]):
+        y, x = (p.shape[0] - 256) // 2, (p.shape[1] - 256) // 2
+        out.append((f"train plane {i}", p[max(0, y) : max(0, y) + 256, max(0, x) : max(0, x) + 256]))
+    return out
+
+
+def measure(which: str, degradation: str, lr: float, cap: int, scale: int = 2) -> None:
+    import torch
+
+    import napari_superres.adapt as adapt_mod
+    from napari_superres.api import upscale
+    from napari_superres.bench import real_score
+    from napari_superres.degradation import parse_degradation
+
+    adapt_mod.MAX_STEPS = cap
+    deg = parse_degradation(degradation)
+    for name, hr in images(which):
+        hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
+        lr_img = deg.downsample(torch.from_numpy(hr)[None], scale)[0].numpy().astype(np.float32)
+        bic = np.asarray(upscale(lr_img, "bicubic", scale).compute(), np.float64)
+        start = np.asarray(upscale(lr_img, "default", scale, degradation=degradation).compute(), np.float64)
+        t0 = time.time()
+        res = adapt_mod.adapt(lr_img, "default", scale, degradation=degradation, seconds=120, lr=lr)
+        sr = np.asarray(upscale(lr_img, res.model, scale, degradation=degradation).compute(), np.float64)
+        g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
+        rec = {
+            "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "image": name,
+            "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
+            "kept": res.kept, "steps": res.steps, "seconds": round(time.time() - t0, 1),
+        }  # fmt: skip
+        print(json.dumps(rec), flush=True)
+
+
+def summary(files: list[str]) -> None:
+    print(
+        "| sample | degradation | lr | step cap | images | mean change (dB) | worst change | seconds each |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for f in files:
+        rows = [json.loads(line) for line in open(f) if line.startswith("{")]
+        # a crop whose HR is flat (no data) has no PSNR to gain: left out, and counted
+        scored = [r for r in rows if np.isfinite(r["change"])]
+        if not scored:
+            continue
+        r0, ch = scored[0], [r["change"] for r in scored]
+        left = f" ({len(rows) - len(scored)} flat left out)" if len(scored) < len(rows) else ""
+        print(
+            f"| {r0['sample']} | {r0['degradation']} | {r0['lr']:g} | {r0['cap']} | {len(scored)}{left} | "
+            f"{np.mean(ch):+.3f} | {min(ch):+.3f} | {np.mean([r['seconds'] for r in rows]):.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "summary":
+        summary(sys.argv[2:])
+    else:
+        measure(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
