@@ -178,3 +178,15 @@ def training_planes(root: str | Path | None = None, min_side: int = 96) -> list[
         else:
             planes.append(_unit(arr))
     return [p for p in planes if min(p.shape) >= min_side]
+
+
+def training_crops(root: str | Path | None = None, count: int = 30, size: int = 256) -> list[np.ndarray]:
+    """Centre crops (``size`` x ``size``, float64) of about ``count`` planes spread over the training
+    split (planes of at least 200 pixels a side): a second sample to check a choice made on the
+    validation split (scripts/measure)."""
+    planes = training_planes(root, min_side=200)
+    out = []
+    for p in planes[:: max(1, len(planes) // count)]:
+        y, x = max(0, (p.shape[0] - size) // 2), max(0, (p.shape[1] - size) // 2)
+        out.append(p[y : y + size, x : x + size].astype(np.float64))
+    return out

@@ -19,16 +19,11 @@ import numpy as np
 
 
 def images(which: str, root: str = "../shared/data/real", count: int = 12):
-    from napari_superres.realdata import training_planes, validation_images
+    from napari_superres.realdata import training_crops, validation_images
 
     if which == "val":
         return [(item.name, hr) for item, hr in validation_images(root)]
-    planes = training_planes(root, min_side=200)
-    out = []
-    for i, p in enumerate(planes[:: max(1, len(planes) // count)][:count]):
-        y, x = (p.shape[0] - 256) // 2, (p.shape[1] - 256) // 2
-        out.append((f"train plane {i}", p[max(0, y) : max(0, y) + 256, max(0, x) : max(0, x) + 256]))
-    return out
+    return [(f"train plane {i}", crop) for i, crop in enumerate(training_crops(root, count)[:count])]
 
 
 def measure(which: str, degradation: str, lr: float, cap: int, scale: int = 2) -> None:

@@ -19,18 +19,11 @@ import numpy as np
 
 
 def images(which: str, root: str = "../shared/data/real"):
-    from napari_superres.realdata import training_planes, validation_images
+    from napari_superres.realdata import training_crops, validation_images
 
     if which == "val":
         return [(item.name, hr) for item, hr in validation_images(root)]
-    planes = training_planes(root, min_side=200)
-    out = []
-    for i, p in enumerate(planes[:: max(1, len(planes) // 30)]):
-        y, x = max(0, (p.shape[0] - 256) // 2), max(0, (p.shape[1] - 256) // 2)
-        crop = p[y : y + 256, x : x + 256].astype(np.float64)
-        if crop.std() > 1e-3:
-            out.append((str(i), crop))
-    return out
+    return [(str(i), crop) for i, crop in enumerate(training_crops(root, 30)) if crop.std() > 1e-3]
 
 
 def measure(which: str) -> None:
