@@ -112,7 +112,7 @@ def _cmd_upscale(a) -> None:
     from .adapt import adapt_for, drain
     from .engine import UpscaleOptions
     from .io import open_input
-    from .writer import auto_blend, auto_gain, iter_output
+    from .writer import auto_summary, iter_output
 
     t0 = time.perf_counter()
     src = open_input(a.input, a.axes)
@@ -168,7 +168,7 @@ def _cmd_upscale(a) -> None:
     print(
         f"{a.input} {src.axes} {tuple(src.shape)} {src.dtype} -> {a.output} {tuple(arr.shape)} {arr.dtype}: "
         f"{dt:.1f} s, {mp / max(dt, 1e-9):.2f} MP/s output, model {model} x{a.scale}, degradation {deg}"
-        + (f" (auto: {auto_blend(auto)}, expected gain {auto_gain(auto)})" if auto else "")
+        + (f" ({auto_summary(auto, short=True)})" if auto else "")
         + f", {last.levels or 1} pyramid level(s)"
     )
 

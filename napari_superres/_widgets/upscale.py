@@ -154,7 +154,7 @@ class UpscaleWidget(Container):
         from ..engine import auto_report
         from ..io import source_from_layer
         from ..layers import add_upscaled
-        from ..writer import auto_blend, auto_gain
+        from ..writer import auto_summary
 
         try:
             source, options = self.settings()
@@ -166,11 +166,7 @@ class UpscaleWidget(Container):
             show_error(exc)
             return None
         if report is not None:  # what "auto" blended, and the gain to expect (short: the label is narrow)
-            self.info.value = (
-                report["message"]
-                if report["fallback"]
-                else f"auto: {auto_blend(report)}; expected gain {auto_gain(report)}"
-            )
+            self.info.value = auto_summary(report, short=True)
         self.status.value = f"added {layer.name} (lazy)"
         return layer
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..engine import UpscaleOptions
 from .image import SUFFIXES as IMAGE_SUFFIXES
 from .image import iter_write_image
-from .ome_zarr import MARKERS, auto_blend, auto_gain, auto_summary, iter_write, same_place
+from .ome_zarr import MARKERS, auto_summary, iter_write, same_place
 from .tiff import iter_write_tiff
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -17,8 +17,6 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MARKERS",
     "TIFF_SUFFIXES",
-    "auto_blend",
-    "auto_gain",
     "auto_summary",
     "iter_output",
     "iter_write",
