@@ -45,6 +45,33 @@ def test_every_shipped_zoo_model_beats_bicubic_on_set5(sr_data, name, scale):
     assert abs(float(read_metadata(weights_path(name, scale))["set5_psnr"]) - got[name]) < 0.01
 
 
+def test_flat_background_noise_ratio_tells_texture_from_sharp_edges():
+    """Bright disks on a noisy background. A result with sharper disk edges and a smoother background
+    than bicubic's draws no texture; one with bicubic's edges and added grain does. The plain
+    background mask (HR below its 40th percentile) takes in the edges' high-pass and gets both
+    wrong; the flat background (away from any object) gets both right."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    from napari_superres.bench import FLAT_MARGIN, noise_ratio
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:160, :160]
+    clean = np.full((160, 160), 0.05)
+    for cy, cx in rng.uniform(15, 145, (12, 2)):
+        clean[(yy - cy) ** 2 + (xx - cx) ** 2 < 64] = 0.8
+    noise = rng.normal(0, 0.01, clean.shape)
+    hr = clean + noise
+    bic = gaussian_filter(hr, 1.5)
+    sharp_smooth = gaussian_filter(clean, 0.5) + gaussian_filter(noise, 3)
+    grainy = bic + 0.01 * gaussian_filter(rng.normal(0, 1, clean.shape), 0.8)
+    assert noise_ratio(sharp_smooth, bic, hr, margin=FLAT_MARGIN) < 0.5
+    assert noise_ratio(grainy, bic, hr, margin=FLAT_MARGIN) > 2.0
+    assert noise_ratio(sharp_smooth, bic, hr) > 2.0  # what the plain mask says: the edges, not texture
+    dense = rng.uniform(0.2, 1, (64, 64))  # nothing but objects: no flat background, no figure
+    assert noise_ratio(dense, gaussian_filter(dense, 1), dense, margin=FLAT_MARGIN) is None
+
+
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
 
@@ -62,6 +89,7 @@ def test_real_benchmark_shows_the_binning_model_beating_the_bicubic_one_on_binne
     matched, blind = rows["default (true degradation)"], rows["default (bicubic-trained)"]
     assert matched["gain"] > blind["gain"] and matched["gain"] > 0.8
     assert matched["noise_ratio"] < blind["noise_ratio"]  # less texture drawn into flat background
+    assert matched["flat_noise_ratio"] < 1.0 < blind["flat_noise_ratio"]
     assert len(matched["per_image"]) == 8
 
 
