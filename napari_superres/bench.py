@@ -255,7 +255,7 @@ class RealResult:
     worst: float
     psnr: float
     noise_ratio: float | None  # background high-pass std over bicubic's, mean over fluorescence images
-    flat_noise_ratio: float | None  # the same on the flat background only (FLAT_MARGIN from any edge)
+    flat_noise_ratio: float | None  # the same on the flat background only (FLAT_MARGIN from any object)
     images: int
     seconds: float
     per_image: dict
@@ -344,7 +344,7 @@ def evaluate_real(
     the same LR. ``adapt``: also each model adapted to each LR image for that many seconds
     (:mod:`napari_superres.adapt`; it sees only the LR). On fluorescence, ``noise_ratio`` is the high-pass std of the result's background
     (HR below its 40th percentile) over bicubic's, and ``flat_noise_ratio`` the same on the background
-    at least :data:`FLAT_MARGIN` pixels from anything brighter: above 1, the method draws texture there
+    at least :data:`FLAT_MARGIN` pixels from any object: above 1, the method draws texture there
     (the first also counts the sharper edges of bright objects next to the background).
     """
     import torch

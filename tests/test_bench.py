@@ -68,6 +68,7 @@ def test_flat_background_noise_ratio_tells_texture_from_sharp_edges():
     assert noise_ratio(sharp_smooth, bic, hr, margin=FLAT_MARGIN) < 0.5
     assert noise_ratio(grainy, bic, hr, margin=FLAT_MARGIN) > 2.0
     assert noise_ratio(sharp_smooth, bic, hr) > 2.0  # what the plain mask says: the edges, not texture
+    assert noise_ratio(grainy, bic, hr) < 1.1  # and the grain it hardly sees
     dense = rng.uniform(0.2, 1, (64, 64))  # nothing but objects: no flat background, no figure
     assert noise_ratio(dense, gaussian_filter(dense, 1), dense, margin=FLAT_MARGIN) is None
 
