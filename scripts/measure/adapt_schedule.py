@@ -1,11 +1,12 @@
 """How long and how hard ``adapt`` should train: the change in PSNR gain over bicubic (dB, against the
-HR, which adapting never sees) of the default network adapted to each LR image, for a learning rate
-and a step cap, with the default 120 s budget.
+HR, which adapting never sees) of the default network adapted to each LR image, for a learning rate,
+a step cap and how far the kept weights move from the start toward the trained ones (``MIX``), with
+the default 120 s budget.
 
 ``val``: the eight held-out validation crops (napari_superres.realdata); ``train``: centre crops of
 planes of the real *training* split (a second sample, to check a choice made on the first).
 
-    python scripts/measure/adapt_schedule.py val bicubic 2e-4 1000 > val_bicubic_2e-4_1000.jsonl
+    python scripts/measure/adapt_schedule.py val bicubic 2e-4 1000 0.5 > val_bicubic_2e-4_1000_0.5.jsonl
     python scripts/measure/adapt_schedule.py summary *.jsonl
 """
 
@@ -26,7 +27,7 @@ def images(which: str, root: str = "../shared/data/real", count: int = 12):
     return [(f"train plane {i}", crop) for i, crop in enumerate(training_crops(root, count)[:count])]
 
 
-def measure(which: str, degradation: str, lr: float, cap: int, scale: int = 2) -> None:
+def measure(which: str, degradation: str, lr: float, cap: int, mix: float = 1.0, scale: int = 2) -> None:
     import torch
 
     import napari_superres.adapt as adapt_mod
@@ -34,7 +35,7 @@ def measure(which: str, degradation: str, lr: float, cap: int, scale: int = 2) -
     from napari_superres.bench import real_score
     from napari_superres.degradation import parse_degradation
 
-    adapt_mod.MAX_STEPS = cap
+    adapt_mod.MAX_STEPS, adapt_mod.MIX = cap, mix
     deg = parse_degradation(degradation)
     for name, hr in images(which):
         hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
@@ -46,7 +47,7 @@ def measure(which: str, degradation: str, lr: float, cap: int, scale: int = 2) -
         sr = np.asarray(upscale(lr_img, res.model, scale, degradation=degradation).compute(), np.float64)
         g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
         rec = {
-            "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "image": name,
+            "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "mix": mix, "image": name,
             "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
             "kept": res.kept, "steps": res.steps, "seconds": round(time.time() - t0, 1),
         }  # fmt: skip
@@ -55,9 +56,9 @@ def measure(which: str, degradation: str, lr: float, cap: int, scale: int = 2) -
 
 def summary(files: list[str]) -> None:
     print(
-        "| sample | degradation | lr | step cap | images | mean change (dB) | worst change | seconds each |"
+        "| sample | degradation | lr | step cap | mix | images | mean change (dB) | worst change | seconds each |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for f in files:
         rows = [json.loads(line) for line in open(f) if line.startswith("{")]
         # a crop whose HR is flat (no data) has no PSNR to gain: left out, and counted
@@ -67,7 +68,8 @@ def summary(files: list[str]) -> None:
         r0, ch = scored[0], [r["change"] for r in scored]
         left = f" ({len(rows) - len(scored)} flat left out)" if len(scored) < len(rows) else ""
         print(
-            f"| {r0['sample']} | {r0['degradation']} | {r0['lr']:g} | {r0['cap']} | {len(scored)}{left} | "
+            f"| {r0['sample']} | {r0['degradation']} | {r0['lr']:g} | {r0['cap']} | {r0.get('mix', 1.0):g} | "
+            f"{len(scored)}{left} | "
             f"{np.mean(ch):+.3f} | {min(ch):+.3f} | {np.mean([r['seconds'] for r in rows]):.0f} |"
         )
 
@@ -76,4 +78,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "summary":
         summary(sys.argv[2:])
     else:
-        measure(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
+        measure(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), *map(float, sys.argv[5:6]))
