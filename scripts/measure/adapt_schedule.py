@@ -6,7 +6,7 @@ the default 120 s budget.
 ``val``: the eight held-out validation crops (napari_superres.realdata); ``train``: centre crops of
 planes of the real *training* split (a second sample, to check a choice made on the first).
 
-    python scripts/measure/adapt_schedule.py val bicubic 2e-4 1000 0.5 > val_bicubic_2e-4_1000_0.5.jsonl
+    python scripts/measure/adapt_schedule.py val bicubic 2e-4 1000 0.5 > val_bicubic_2e-4_1000_0.5.jsonl  # MIX 0.5
     python scripts/measure/adapt_schedule.py summary *.jsonl
 """
 
@@ -27,7 +27,9 @@ def images(which: str, root: str = "../shared/data/real", count: int = 12):
     return [(f"train plane {i}", crop) for i, crop in enumerate(training_crops(root, count)[:count])]
 
 
-def measure(which: str, degradation: str, lr: float, cap: int, mix: float = 1.0, scale: int = 2) -> None:
+def measure(
+    which: str, degradation: str, lr: float, cap: int, mix: float | None = None, scale: int = 2
+) -> None:
     import torch
 
     import napari_superres.adapt as adapt_mod
@@ -35,7 +37,9 @@ def measure(which: str, degradation: str, lr: float, cap: int, mix: float = 1.0,
     from napari_superres.bench import real_score
     from napari_superres.degradation import parse_degradation
 
-    adapt_mod.MAX_STEPS, adapt_mod.MIX = cap, mix
+    adapt_mod.MAX_STEPS = cap
+    if mix is not None:  # else adapt's own
+        adapt_mod.MIX = mix
     deg = parse_degradation(degradation)
     for name, hr in images(which):
         hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
@@ -47,7 +51,7 @@ def measure(which: str, degradation: str, lr: float, cap: int, mix: float = 1.0,
         sr = np.asarray(upscale(lr_img, res.model, scale, degradation=degradation).compute(), np.float64)
         g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
         rec = {
-            "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "mix": mix, "image": name,
+            "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "mix": adapt_mod.MIX, "image": name,
             "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
             "kept": res.kept, "steps": res.steps, "seconds": round(time.time() - t0, 1),
         }  # fmt: skip
