@@ -146,6 +146,8 @@ def test_a_psf_takes_the_weights_of_the_widest_trained_psf_not_wider_than_it(tex
     assert _trained_for(load_model("espcn", 3, degradation="gaussian:1.6")) == "gaussian:1.5"
     assert _trained_for(load_model("espcn", 3, degradation="gaussian:0.5")) == "gaussian:0.5"
     assert _trained_for(load_model("espcn", 4, degradation="gaussian:1.5")) == "gaussian:1.5"
+    for scale in (3, 4):
+        assert _trained_for(load_model("edsr-lite", scale, degradation="gaussian:1.7")) == "gaussian:1.5"
     # no x4 sigma-0.5 weights (they gained nothing over binning): the binning ones
     assert _trained_for(load_model("espcn", 4, degradation="gaussian:0.7")) == "binning"
     hr = textured[:96, :128].astype(np.float32) / 65535
