@@ -262,3 +262,40 @@ def test_package_made_by_another_tool_runs_only_when_its_code_is_trusted(foreign
     with torch.no_grad():
         want = net(torch.from_numpy(x)[None, None]).numpy()[0, 0]
     assert np.abs(got - want).max() < 1e-5
+
+
+def test_a_package_running_its_own_code_registers_for_the_docks_only_when_trusted(
+    foreign_package, monkeypatch
+):
+    """From napari's console: ``register(path, trust_code=True)`` puts it in the docks' model lists,
+    and picking it there runs it; without trusting, registering says how to trust it."""
+    import torch
+
+    from napari_superres.models import list_models, register, registry
+
+    monkeypatch.setattr(registry, "USER", {})
+    monkeypatch.setattr(registry, "TRUSTED", set())
+    monkeypatch.setattr(registry, "USER_META", {})
+    path, net = foreign_package
+    with pytest.raises(SuperResError, match="trust_code=True"):
+        register(path, name="tiny")
+    assert "tiny" not in [m["name"] for m in list_models()]
+    assert register(path, name="tiny", trust_code=True) == "tiny"
+    row = next(m for m in list_models() if m["name"] == "tiny")
+    assert row["scales"] == [2] and row["shipped"]
+    x = np.random.default_rng(2).random((24, 24)).astype(np.float32)
+    got = np.asarray(nsr.upscale(x, "tiny", 2, normalize=None))
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)[None, None]).numpy()[0, 0]
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_a_registered_package_is_listed_with_its_network_and_scale(package, monkeypatch):
+    """The docks' model lists read every registered model: a package is listed, not a failure."""
+    from napari_superres.models import list_models, register, registry
+
+    monkeypatch.setattr(registry, "USER", {})
+    monkeypatch.setattr(registry, "USER_META", {})
+    name = register(package, name="exported")
+    row = next(m for m in list_models() if m["name"] == name)
+    assert row["arch"] == "espcn" and row["scales"] == [2]

@@ -19,20 +19,25 @@ from .weights import from_safetensors, read_metadata, shipped_scales, weights_pa
 
 # Models a user trained or added in this session, by name: weights files (see :func:`register`).
 USER: dict[str, Path] = {}
+USER_META: dict[str, dict] = {}  # their metadata (a package's network and scale), for the model lists
+TRUSTED: set[str] = set()  # registered names whose package runs its own code (register(trust_code=True))
 _LISTENERS: list = []
 
 
-def register(path: str | Path, name: str | None = None) -> str:
+def register(path: str | Path, name: str | None = None, trust_code: bool = False) -> str:
     """Make a weights file or bioimage.io package pickable by ``name`` (its stem by default) everywhere;
     returns the name.
 
-    Widgets listening with :func:`on_registry_change` refresh their model lists at once.
+    A package whose network is its own code registers only with ``trust_code=True`` (from napari's
+    console: its code then runs whenever a dock picks it). Widgets listening with
+    :func:`on_registry_change` refresh their model lists at once.
     """
     from .package import is_package, load_package
 
     p = Path(path).expanduser().resolve()
-    if is_package(p):
-        load_package(p)  # checked now (format, files, weights), not at the first run
+    if is_package(p):  # checked now (format, files, weights), not at the first run
+        loaded = load_package(p, trust_code=trust_code)
+        meta = {"arch": loaded.arch, "scale": str(loaded.scale)}
     elif "arch" not in (meta := read_metadata(p)) or "scale" not in meta:
         raise SuperResError(
             f"{p} has no napari-superres metadata (arch, scale); save it with train(..., out=)"
@@ -41,6 +46,11 @@ def register(path: str | Path, name: str | None = None) -> str:
     if key in NAMED or key == "default":
         raise SuperResError(f"{key!r} is the name of a shipped model; choose another name")
     USER[key] = p
+    USER_META[key] = meta
+    if trust_code:
+        TRUSTED.add(key)
+    else:
+        TRUSTED.discard(key)
     for ref in list(_LISTENERS):
         listener = ref()
         if listener is None:
@@ -195,9 +205,13 @@ def load_model(
     if key in USER:
         from .package import is_package, load_package
 
-        model = load_package(USER[key]) if is_package(USER[key]) else from_safetensors(USER[key], name=key)
+        trusted = key in TRUSTED
+        if is_package(USER[key]):
+            model = load_package(USER[key], trust_code=trusted)
+        else:
+            model = from_safetensors(USER[key], name=key)
         model.name = key
-        model.origin = str(USER[key])
+        model.origin = None if trusted else str(USER[key])  # its code is not re-run from a path elsewhere
         if model.scale != check_model_scale(scale):
             raise SuperResError(
                 f"model {key!r} enlarges x{model.scale}, not x{scale}: {opt('scale', model.scale)}"
@@ -270,7 +284,7 @@ def list_models() -> list[dict]:
             row["quality"] = {}
         out.append(row)
     for name, path in USER.items():
-        meta = read_metadata(path)
+        meta = USER_META.get(name) or read_metadata(path)
         s = int(meta["scale"])
         quality = {
             s: meta.get("set5_psnr", "") or (f"val {meta['val_psnr']}" if meta.get("val_psnr") else "")
