@@ -40,6 +40,12 @@ CHECKS = 4  # the held-back part is scored this many times during the run; the b
 # does not transfer to the finer scale; three quarters of the way cut the worst loss on the real split
 # from 0.25 to 0.09 dB for a little more mean gain under bicubic / binning (docs/real-data.md)
 MIX = 0.75
+# The image's own pairs are the image shrunk once more, and shrinking averages its noise away (2x2
+# binning halves it): a network trained on them alone takes the real input's noise for detail and
+# draws it (flat background 0.77 -> 1.10 x bicubic's on the real split). So this share of the training
+# inputs gets white noise bringing them back to the image's own noise level (ZSSR adds noise too); the
+# rest stay as shrunk, as the shipped weights' recipe keeps half its patches clean (docs/real-data.md)
+NOISY_SHARE = 0.5
 
 
 @dataclass
@@ -121,6 +127,21 @@ def _split(planes: list[np.ndarray], scale: int) -> tuple[list, list]:
     return train, val
 
 
+def matched_noise(planes: list[np.ndarray], deg, scale: int) -> tuple[float, float]:
+    """The image's noise (standard deviation, the planes' units; the median over ``planes``) and the
+    white noise that brings an LR made of them by ``deg`` back to that level."""
+    import torch
+
+    from .degradation import estimate_noise
+
+    sigma = float(np.median([estimate_noise(p) for p in planes]))
+    white = torch.randn(
+        1, 128 * scale, 128 * scale, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    kept = float(deg.downsample(white, scale).std())  # the share of white noise's std a shrink keeps
+    return sigma, sigma * math.sqrt(max(0.0, 1.0 - kept * kept))
+
+
 def _score(module, pairs, scale: int) -> float:
     """Mean PSNR (peak 1, ``scale`` pixels shaved) of ``module`` on the held-back ``(lr, hr)`` pairs."""
     import torch
@@ -181,7 +202,8 @@ def iter_adapt(
     src = open_input(image, axes)
     if src.dtype.kind not in "biuf":
         raise SuperResError(f"cannot adapt to {src.dtype} data; give an integer or floating-point image")
-    if told == "auto":
+    from_auto = told == "auto"
+    if from_auto:
         from .engine.auto import estimate_degradation, sample_windows
 
         report = estimate_degradation(sample_windows(src.data, src.axes), model, s, nodata=nodata)
@@ -192,7 +214,9 @@ def iter_adapt(
             "seconds": budget,
             "message": f"degradation auto: {report['choice']}",
         }
-    start = load_model(model, s, degradation=told)
+    # after auto, the start is what auto enlarges with: its noise-robust weights (the bicubic family's
+    # plain ones are the benchmark protocol's, trained on clean photographs)
+    start = load_model(model, s, degradation=told, noise_robust=from_auto)
     if isinstance(start.module, (SelfEnsemble, BackProjected)):
         raise SuperResError(
             f"{start.name!r} wraps a network for inference (+x8, +bpN); adapt the network itself"
@@ -229,7 +253,11 @@ def iter_adapt(
     )
     net.module.load_state_dict({k: v.detach().clone() for k, v in start.module.state_dict().items()})
     net.module.to(dev)
-    sampler = PairSampler(train, s, patch, dev, [deg])
+    sigma, added = matched_noise(train, deg, s)
+    noise = (
+        {"p_clean": 1 - NOISY_SHARE, "gaussian": (added, added)} if added > 0 and NOISY_SHARE > 0 else None
+    )
+    sampler = PairSampler(train, s, patch, dev, [deg], noise=noise)
     val_pairs = []
     for hr in val:
         h, w = hr.shape[0] // s * s, hr.shape[1] // s * s
@@ -321,7 +349,10 @@ def iter_adapt(
             "start_vs_bicubic_db": round(start_psnr - bic_psnr, 3),
             "normalization_range": [float(lo), float(hi)],
             "mix": MIX,
-            "method": f"fine-tuned on the image's own pairs (itself shrunk by {deg}), then moved "
+            "noise_sigma": round(sigma, 6),
+            "added_noise": {"sigma": round(added, 6), "share": NOISY_SHARE},
+            "method": f"fine-tuned on the image's own pairs (itself shrunk by {deg}; noise of sigma "
+            f"{added:.3g} added to {NOISY_SHARE:.0%} of the inputs, back to the image's own), then moved "
             f"{MIX:g} of the way from the start to the trained weights; "
             f"checked on its bottom {VAL_FRACTION:.0%}, held back",
         }

@@ -160,6 +160,28 @@ def add_noise(x, gaussian_sigma: float = 0.0, poisson_peak: float | None = None,
     return x
 
 
+def estimate_noise(plane: np.ndarray, block: int = 8, quantile: float = 0.2) -> float:
+    """The standard deviation of white noise in a 2-D ``plane``, from its flattest parts.
+
+    A second-difference filter (Immerkaer's) removes smooth shading; the noise is the RMS of its
+    response (scaled for white noise) in the ``quantile`` flattest ``block`` x ``block`` blocks, so
+    texture and edges, which raise the response elsewhere, are not taken for noise. An image with no
+    flat part overestimates; one whose flat parts are clipped (no noise there) underestimates.
+    """
+    p = np.asarray(plane, np.float64)
+    if min(p.shape) < 3:
+        return 0.0
+    r = (
+        p[:-2, :-2] - 2 * p[:-2, 1:-1] + p[:-2, 2:]
+        - 2 * p[1:-1, :-2] + 4 * p[1:-1, 1:-1] - 2 * p[1:-1, 2:]
+        + p[2:, :-2] - 2 * p[2:, 1:-1] + p[2:, 2:]
+    ) / 6.0  # fmt: skip
+    b = min(block, *r.shape)
+    h, w = r.shape[0] // b * b, r.shape[1] // b * b
+    rms = np.sqrt((r[:h, :w] ** 2).reshape(h // b, b, w // b, b).mean(axis=(1, 3))).ravel()
+    return float(np.quantile(rms, quantile))
+
+
 def degrade(
     hr,
     scale: int,

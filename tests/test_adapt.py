@@ -64,6 +64,35 @@ def test_when_no_held_back_check_beats_the_start_the_start_is_kept_and_nothing_w
     assert not out.exists()  # nothing to keep
 
 
+def test_adapting_to_a_noisy_fluorescence_image_does_not_draw_its_noise(monkeypatch):
+    """Synthetic nuclei (shot and read noise), 2x2 binned. The image's own pairs are less noisy than the
+    image (shrinking averages noise away): trained on them alone, the network takes the input's noise
+    for detail and draws it over the background; with noise back to the image's level on half the
+    inputs, the flat background stays as smooth as the shipped network leaves it."""
+    import napari_superres.adapt as adapt_module
+    from napari_superres._sample_data import make_nuclei
+    from napari_superres.bench import FLAT_MARGIN, noise_ratio
+
+    monkeypatch.setattr(adapt_module, "MAX_STEPS", 300)  # a fixed run, whatever the machine's speed
+    hr = make_nuclei((4, 256, 256), count=50)[2].astype(np.float64)
+    lr = parse_degradation("binning").downsample(torch.from_numpy(hr)[None], 2)[0].numpy().astype(np.float32)
+    bic = np.asarray(nsr.upscale(lr, "bicubic", 2), np.float64)
+
+    def flat(model) -> float:
+        sr = np.asarray(nsr.upscale(lr, model, 2, degradation="binning"), np.float64)
+        return noise_ratio(sr, bic, hr, margin=FLAT_MARGIN)
+
+    start, shipped_share = flat("default"), adapt_module.NOISY_SHARE
+    got = {}
+    for share in (shipped_share, 0.0):
+        monkeypatch.setattr(adapt_module, "NOISY_SHARE", share)
+        res = adapt(lr, "default", 2, degradation="binning", seconds=300)
+        assert res.kept == "adapted"
+        got[share] = flat(res.model)
+    assert got[shipped_share] <= start + 0.05, (start, got)
+    assert got[0.0] > got[shipped_share] + 0.1, (start, got)  # without the noise: grain
+
+
 def test_a_slow_start_does_not_cut_the_budget_short(binned, monkeypatch):
     """A machine busy at the start (the first steps slow) still gets the whole budget: the run does
     not stop at a step count guessed from its first steps."""
@@ -174,3 +203,16 @@ def test_cli_adapt_bad_budget_is_one_line_and_writes_nothing(binned, tmp_path, c
     assert main(["adapt", str(img), str(out), "--seconds", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "seconds" in err[0] and not out.exists()
+
+
+def test_after_auto_adapting_starts_from_the_noise_robust_weights_auto_enlarges_with(binned):
+    """degradation="auto" enlarges with noise-robust weights; adapting after it starts from those, not
+    from the plain bicubic weights trained on clean photographs (which draw texture over noise)."""
+    hr, _ = binned
+    lr = parse_degradation("bicubic").downsample(torch.from_numpy(hr)[None], 2)[0].numpy().astype(np.float32)
+    events = list(iter_adapt(lr, "default", 2, degradation="auto", seconds=2, lr=0.0))  # weights never move
+    assert events[0]["message"] == "degradation auto: bicubic"
+    res = events[-1]["result"]
+    assert res.kept == "start"
+    robust = load_model("default", 2, degradation="bicubic", noise_robust=True)
+    assert res.model.token == robust.token != load_model("default", 2, degradation="bicubic").token

@@ -57,3 +57,17 @@ def test_degrade_shapes_and_noise_statistics():
     assert abs(float(noisy.std()) - 0.1) < 0.01
     shot = degrade(hr, 2, poisson_peak=100.0, generator=g)
     assert abs(float(shot.var()) - 0.5 / 100) < 0.001
+
+
+def test_noise_is_estimated_from_the_flat_parts_not_from_edges_or_texture():
+    """adapt adds noise back to the image's own level: the level must be the noise's, not the
+    detail's (a plain high-pass RMS of this scene reads its fine stripes as strong noise)."""
+    from napari_superres.degradation import estimate_noise
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:256, :256]
+    scene = np.where(xx > 128, 0.8, 0.1) + 0.3 * np.sin(xx / 1.5) * (yy > 64) * (xx < 128)
+    assert estimate_noise(scene) < 0.001  # edges and stripes alone: no noise
+    for sigma in (0.005, 0.05):
+        noisy = scene + sigma * rng.standard_normal(scene.shape)
+        assert estimate_noise(noisy) == pytest.approx(sigma, rel=0.15)

@@ -1,0 +1,74 @@
+"""Whether ``adapt`` should add noise to the image's own training pairs: the change in PSNR gain over
+bicubic (dB, against the HR, which adapting never sees) of the default network adapted to each
+held-out LR crop (x2, the default budget), and the flat-background noise amplification on the
+fluorescence crops before and after adapting (``bench``'s figure: high-pass std of the result away
+from any object over bicubic's), for a share of training inputs given white noise back to the
+image's own level (``adapt.NOISY_SHARE``: 0 is no noise, as before; 0.5 is adapt's).
+
+    python scripts/measure/adapt_noise.py binning 0.5 > binning_0.5.jsonl
+    python scripts/measure/adapt_noise.py summary *.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def measure(degradation: str, share: float, scale: int = 2, root: str = "../shared/data/real") -> None:
+    import torch
+
+    import napari_superres.adapt as adapt_mod
+    from napari_superres.api import upscale
+    from napari_superres.bench import FLAT_MARGIN, noise_ratio, real_score
+    from napari_superres.degradation import parse_degradation
+    from napari_superres.realdata import validation_images
+
+    adapt_mod.NOISY_SHARE = share
+    deg = parse_degradation(degradation)
+    for item, hr in validation_images(root):
+        hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
+        lr = deg.downsample(torch.from_numpy(hr)[None], scale)[0].numpy().astype(np.float32)
+        bic = np.asarray(upscale(lr, "bicubic", scale).compute(), np.float64)
+        start = np.asarray(upscale(lr, "default", scale, degradation=degradation).compute(), np.float64)
+        t0 = time.time()
+        res = adapt_mod.adapt(lr, "default", scale, degradation=degradation)
+        sr = np.asarray(upscale(lr, res.model, scale, degradation=degradation).compute(), np.float64)
+        g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
+        fluo = item.kind == "fluorescence"
+        flat0 = noise_ratio(start, bic, hr, margin=FLAT_MARGIN) if fluo else None
+        flat1 = noise_ratio(sr, bic, hr, margin=FLAT_MARGIN) if fluo else None
+        rec = {
+            "degradation": degradation, "share": share, "image": item.name, "start": round(g0, 3),
+            "change": round(g1 - g0, 3), "kept": res.kept, "steps": res.steps,
+            "flat_start": None if flat0 is None else round(flat0, 3),
+            "flat_adapted": None if flat1 is None else round(flat1, 3), "seconds": round(time.time() - t0, 1),
+        }  # fmt: skip
+        print(json.dumps(rec), flush=True)
+
+
+def summary(*files: str) -> None:
+    rows = [json.loads(line) for f in files for line in open(f)]
+    print(
+        "| degradation | noisy share | images | mean change (dB) | worst change | flat background, start -> adapted |"
+    )
+    print("|---|---|---|---|---|---|")
+    for key in dict.fromkeys((r["degradation"], r["share"]) for r in rows):
+        sel = [r for r in rows if (r["degradation"], r["share"]) == key]
+        ch = [r["change"] for r in sel]
+        f0 = [r["flat_start"] for r in sel if r["flat_start"] is not None]
+        f1 = [r["flat_adapted"] for r in sel if r["flat_adapted"] is not None]
+        print(
+            f"| {key[0]} | {key[1]:g} | {len(sel)} | {np.mean(ch):+.3f} | {min(ch):+.3f} | "
+            f"{np.mean(f0):.2f} -> {np.mean(f1):.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "summary":
+        summary(*sys.argv[2:])
+    else:
+        measure(sys.argv[1], float(sys.argv[2]))
