@@ -48,6 +48,8 @@ def test_adapting_a_near_miss_start_keeps_the_adapted_weights_and_records_them(m
     record = json.loads(read_metadata(out)["adapted"])
     assert record["start"] == "espcn" and record["degradation"] == "gaussian:0.7" and record["steps"] == 100
     assert record["mix"] == MIX  # how far the kept weights moved from the start
+    assert record["added_noise"]["share"] == adapt_module.NOISY_SHARE and record["noise_sigma"] > 0
+    assert record["shrinks"] == list(adapt_module.SHRINKS)
     again = load_model(out, 2)  # loads like any weights file, and enlarges the image
     assert again.degradation == "gaussian:0.7"
     adapted = nsr.upscale(lr, str(out), 2)
@@ -56,11 +58,16 @@ def test_adapting_a_near_miss_start_keeps_the_adapted_weights_and_records_them(m
     assert not np.array_equal(adapted, start)
 
 
-def test_when_no_held_back_check_beats_the_start_the_start_is_kept_and_nothing_written(binned, tmp_path):
+def test_when_no_held_back_check_beats_the_start_the_start_is_kept_and_nothing_written(
+    binned, tmp_path, monkeypatch
+):
+    import napari_superres.adapt as adapt_module
+
+    monkeypatch.setattr(adapt_module, "MAX_STEPS", 30)  # 30 steps, however busy the machine
     _, lr = binned
     out = tmp_path / "adapted.safetensors"
-    res = adapt(lr, "default", 2, degradation="binning", seconds=2, out=out, lr=0.0)  # weights never move
-    assert res.kept == "start" and res.gain_db == 0.0 and res.steps > 20
+    res = adapt(lr, "default", 2, degradation="binning", seconds=300, out=out, lr=0.0)  # weights never move
+    assert res.kept == "start" and res.gain_db == 0.0 and res.steps == 30
     assert not out.exists()  # nothing to keep
 
 
