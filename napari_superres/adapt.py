@@ -1,8 +1,11 @@
 """Adapt a model to one image: fine-tune it on pairs made from the image itself (zero-shot, ZSSR-style).
 
 The image is its own teacher: shrunk by its degradation, it gives a smaller copy whose enlargement
-must reproduce it, with the image's own structures, noise and contrast. The model starts from its
-shipped (or given) weights and trains on random patches of these pairs for a wall-clock budget;
+must reproduce it, with the image's own structures and contrast (and a copy shrunk to 0.8 gives more
+pairs, :data:`SHRINKS`). Shrinking averages noise away, so half the smaller copies' patches get noise
+back to the image's own level (:data:`NOISY_SHARE`): the network does not learn to draw the image's
+noise as detail. The model starts from its shipped (or given) weights and trains on random patches
+of these pairs for a wall-clock budget;
 a part of the image held back from training (its bottom fifth) scores the start and the adapted
 model, and whichever is better there is kept: adapting never makes the held-back check worse. The
 adapted model is the start moved three quarters of the way toward the trained weights (:data:`MIX`),
