@@ -134,36 +134,6 @@ def _split(planes: list[np.ndarray], scale: int) -> tuple[list, list]:
     return train, val
 
 
-def matched_noise(planes: list[np.ndarray], deg, scale: int) -> tuple[float, float]:
-    """The image's noise (standard deviation, the planes' units; the median over ``planes``) and the
-    white noise that brings an LR made of them by ``deg`` back to that level."""
-    import torch
-
-    from .degradation import estimate_noise
-
-    sigma = float(np.median([estimate_noise(p) for p in planes]))
-    white = torch.randn(
-        1, 128 * scale, 128 * scale, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
-    )
-    kept = float(deg.downsample(white, scale).std())  # the share of white noise's std a shrink keeps
-    return sigma, sigma * math.sqrt(max(0.0, 1.0 - kept * kept))
-
-
-def _shrunk(planes: list[np.ndarray], factors) -> list[np.ndarray]:
-    """``planes`` each shrunk by each of ``factors`` (antialiased bicubic)."""
-    import torch
-
-    from .degradation import resize
-
-    out = []
-    for f in factors:
-        for p in planes:
-            t = torch.from_numpy(np.ascontiguousarray(p, dtype=np.float64))[None]
-            size = (int(p.shape[0] * f), int(p.shape[1] * f))
-            out.append(resize(t, f, size)[0].numpy().astype(np.float32))
-    return out
-
-
 def _score(module, pairs, scale: int) -> float:
     """Mean PSNR (peak 1, ``scale`` pixels shaved) of ``module`` on the held-back ``(lr, hr)`` pairs."""
     import torch
@@ -199,7 +169,7 @@ def iter_adapt(
     the last has ``"done": True`` and ``"result"`` (an :class:`AdaptResult`)."""
     import torch
 
-    from .degradation import DegradationError, parse_degradation
+    from .degradation import DegradationError, parse_degradation, restoring_noise
     from .device import resolve_device
     from .engine import check_scale, model_scale
     from .engine.options import check_degradation
@@ -208,7 +178,7 @@ def iter_adapt(
     from .models.wrappers import BackProjected, SelfEnsemble
     from .normalize import fixed_range, robust_range
     from .training.checkpoint import cosine_lr
-    from .training.data import PairSampler, degrade_plane
+    from .training.data import PairSampler, degrade_plane, shrunk_copies
 
     budget = check_budget(seconds)
     s = model_scale(check_scale(scale))
@@ -275,11 +245,11 @@ def iter_adapt(
     )
     net.module.load_state_dict({k: v.detach().clone() for k, v in start.module.state_dict().items()})
     net.module.to(dev)
-    sigma, added = matched_noise(train, deg, s)
+    sigma, added = restoring_noise(train, deg, s)
     noise = (
         {"p_clean": 1 - NOISY_SHARE, "gaussian": (added, added)} if added > 0 and NOISY_SHARE > 0 else None
     )
-    sampler = PairSampler(train + _shrunk(train, SHRINKS), s, patch, dev, [deg], noise=noise)
+    sampler = PairSampler(train + shrunk_copies(train, SHRINKS), s, patch, dev, [deg], noise=noise)
     val_pairs = []
     for hr in val:
         h, w = hr.shape[0] // s * s, hr.shape[1] // s * s

@@ -182,6 +182,19 @@ def estimate_noise(plane: np.ndarray, block: int = 8, quantile: float = 0.2) -> 
     return float(np.quantile(rms, quantile))
 
 
+def restoring_noise(planes: list[np.ndarray], deg, scale: int) -> tuple[float, float]:
+    """The image's noise (standard deviation, the planes' units; the median over ``planes``) and the
+    white noise that brings an LR made of them by ``deg`` back to that level."""
+    import torch
+
+    sigma = float(np.median([estimate_noise(p) for p in planes]))
+    white = torch.randn(
+        1, 128 * scale, 128 * scale, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    kept = float(deg.downsample(white, scale).std())  # the share of white noise's std a shrink keeps
+    return sigma, sigma * math.sqrt(max(0.0, 1.0 - kept * kept))
+
+
 def degrade(
     hr,
     scale: int,

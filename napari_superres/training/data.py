@@ -259,3 +259,18 @@ def split_validation(images: list[np.ndarray], step: int = 1, cuts=None) -> tupl
         train.append(im[:cut])
         val.append(im[cut:])
     return train, val
+
+
+def shrunk_copies(planes: list[np.ndarray], factors) -> list[np.ndarray]:
+    """``planes`` each shrunk by each of ``factors`` (antialiased bicubic)."""
+    import torch
+
+    from ..degradation import resize
+
+    out = []
+    for f in factors:
+        for p in planes:
+            t = torch.from_numpy(np.ascontiguousarray(p, dtype=np.float64))[None]
+            size = (int(p.shape[0] * f), int(p.shape[1] * f))
+            out.append(resize(t, f, size)[0].numpy().astype(np.float32))
+    return out
