@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import numpy as np
 
@@ -24,26 +23,17 @@ import numpy as np
 def measure(
     degradation: str, share: float, shrinks=None, scale: int = 2, root: str = "../shared/data/real"
 ) -> None:
-    import torch
+    from adapt_schedule import adapted_vs_start  # beside this script
 
     import napari_superres.adapt as adapt_mod
-    from napari_superres.api import upscale
     from napari_superres.bench import FLAT_MARGIN, noise_ratio, real_score
-    from napari_superres.degradation import parse_degradation
     from napari_superres.realdata import validation_images
 
     adapt_mod.NOISY_SHARE = share
     if shrinks is not None:
         adapt_mod.SHRINKS = tuple(shrinks)
-    deg = parse_degradation(degradation)
     for item, hr in validation_images(root):
-        hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
-        lr = deg.downsample(torch.from_numpy(hr)[None], scale)[0].numpy().astype(np.float32)
-        bic = np.asarray(upscale(lr, "bicubic", scale).compute(), np.float64)
-        start = np.asarray(upscale(lr, "default", scale, degradation=degradation).compute(), np.float64)
-        t0 = time.time()
-        res = adapt_mod.adapt(lr, "default", scale, degradation=degradation)
-        sr = np.asarray(upscale(lr, res.model, scale, degradation=degradation).compute(), np.float64)
+        hr, bic, start, sr, res, seconds = adapted_vs_start(hr, degradation, scale)
         g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
         fluo = item.kind == "fluorescence"
         flat0 = noise_ratio(start, bic, hr, margin=FLAT_MARGIN) if fluo else None
@@ -52,7 +42,7 @@ def measure(
             "degradation": degradation, "share": share, "shrinks": list(adapt_mod.SHRINKS), "image": item.name, "start": round(g0, 3),
             "change": round(g1 - g0, 3), "kept": res.kept, "steps": res.steps,
             "flat_start": None if flat0 is None else round(flat0, 3),
-            "flat_adapted": None if flat1 is None else round(flat1, 3), "seconds": round(time.time() - t0, 1),
+            "flat_adapted": None if flat1 is None else round(flat1, 3), "seconds": round(seconds, 1),
         }  # fmt: skip
         print(json.dumps(rec), flush=True)
 

@@ -27,33 +27,46 @@ def images(which: str, root: str = "../shared/data/real", count: int = 12):
     return [(f"train plane {i}", crop) for i, crop in enumerate(training_crops(root, count)[:count])]
 
 
-def measure(
-    which: str, degradation: str, lr: float, cap: int, mix: float | None = None, scale: int = 2
-) -> None:
+def adapted_vs_start(hr, degradation: str, scale: int = 2, **adapt_kwargs):
+    """``hr`` cropped to a multiple of ``scale``, and the LR ``degradation`` makes of it enlarged by
+    bicubic, by the default network told the degradation (the start) and by that network adapted to
+    the LR (``adapt_kwargs`` to :func:`napari_superres.adapt.adapt`), as float64; adapt's result and
+    the seconds it took."""
     import torch
 
     import napari_superres.adapt as adapt_mod
     from napari_superres.api import upscale
-    from napari_superres.bench import real_score
     from napari_superres.degradation import parse_degradation
+
+    hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
+    lr = parse_degradation(degradation).downsample(torch.from_numpy(hr)[None], scale)[0].numpy()
+    lr = lr.astype(np.float32)
+
+    def enlarge(model, degradation=degradation):
+        return np.asarray(upscale(lr, model, scale, degradation=degradation).compute(), np.float64)
+
+    t0 = time.time()
+    res = adapt_mod.adapt(lr, "default", scale, degradation=degradation, **adapt_kwargs)
+    seconds = time.time() - t0
+    return hr, enlarge("bicubic", None), enlarge("default"), enlarge(res.model), res, seconds
+
+
+def measure(
+    which: str, degradation: str, lr: float, cap: int, mix: float | None = None, scale: int = 2
+) -> None:
+    import napari_superres.adapt as adapt_mod
+    from napari_superres.bench import real_score
 
     adapt_mod.MAX_STEPS = cap
     if mix is not None:  # else adapt's own
         adapt_mod.MIX = mix
-    deg = parse_degradation(degradation)
     for name, hr in images(which):
-        hr = np.asarray(hr, np.float64)[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
-        lr_img = deg.downsample(torch.from_numpy(hr)[None], scale)[0].numpy().astype(np.float32)
-        bic = np.asarray(upscale(lr_img, "bicubic", scale).compute(), np.float64)
-        start = np.asarray(upscale(lr_img, "default", scale, degradation=degradation).compute(), np.float64)
-        t0 = time.time()
-        res = adapt_mod.adapt(lr_img, "default", scale, degradation=degradation, seconds=120, lr=lr)
-        sr = np.asarray(upscale(lr_img, res.model, scale, degradation=degradation).compute(), np.float64)
+        hr, bic, start, sr, res, seconds = adapted_vs_start(hr, degradation, scale, seconds=120, lr=lr)
         g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
         rec = {
             "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "mix": adapt_mod.MIX, "image": name,
             "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
-            "kept": res.kept, "steps": res.steps, "seconds": round(time.time() - t0, 1),
+            "kept": res.kept, "steps": res.steps, "seconds": round(seconds, 1),
         }  # fmt: skip
         print(json.dumps(rec), flush=True)
 
