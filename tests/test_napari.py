@@ -150,6 +150,14 @@ def test_preview_computes_only_the_displayed_plane(make_napari_viewer, stack, mo
     w.preview()
     said = w.info.value  # what auto did: a blend, or (here, no gain expected) bicubic interpolation
     assert said.startswith("auto: ") or "bicubic interpolation" in said
+    if said.startswith(
+        "auto: "
+    ):  # the gain measured on real images; its range and the image's check on hover
+        assert (
+            said.endswith(" dB") and "real test images: " in w.info.tooltip and "own check" in w.info.tooltip
+        )
+    w.scale.value = 3  # another setting: the report's detail goes with it
+    assert not w.info.tooltip
 
 
 def test_widget_bad_input_is_one_line_and_harmless(make_napari_viewer, qtbot, tmp_path, errors):

@@ -104,6 +104,7 @@ class UpscaleWidget(Container):
 
     def _show_info(self, *_):
         self.sigma.visible = self.degradation.value == GAUSSIAN_CHOICE
+        self.info.tooltip = None  # an earlier auto report's detail
         try:
             self.info.value = model_info(self.model.value, self.scale.value) if self.model.value else ""
         except SuperResError as exc:
@@ -167,6 +168,7 @@ class UpscaleWidget(Container):
             return None
         if report is not None:  # what "auto" blended, and the gain to expect (short: the label is narrow)
             self.info.value = auto_summary(report, short=True)
+            self.info.tooltip = auto_summary(report)  # the range on real images and the image's own check
         self.status.value = f"added {layer.name} (lazy)"
         return layer
 
