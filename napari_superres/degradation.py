@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import SuperResError
+from .errors import SuperResError, opt
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -319,7 +319,9 @@ def _read_kernel(path: str) -> np.ndarray:
 
     p = Path(path).expanduser()
     if not p.is_file():
-        raise DegradationError(f"kernel file {path} does not exist; give a 2-D PSF as .npy, .tif or .txt")
+        raise DegradationError(
+            f"{opt('degradation')}: kernel file {path} does not exist; give a 2-D PSF as .npy, .tif or .txt"
+        )
     try:
         if p.suffix.lower() == ".npy":
             return np.load(p, allow_pickle=False)
@@ -330,25 +332,25 @@ def _read_kernel(path: str) -> np.ndarray:
         return np.loadtxt(p, delimiter="," if p.suffix.lower() == ".csv" else None, ndmin=2)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
         raise DegradationError(
-            f"cannot read kernel file {path} ({type(exc).__name__}); give a 2-D PSF as .npy, .tif or .txt"
+            f"{opt('degradation')}: cannot read kernel file {path} ({type(exc).__name__}); "
+            "give a 2-D PSF as .npy, .tif or .txt"
         ) from None
 
 
 def kernel_degradation(kernel, source: str = "") -> Degradation:
     """A measured PSF (2-D, non-negative, HR pixels) as a degradation, normalised to sum 1."""
     k = np.asarray(kernel)
+    where = f"{opt('degradation')}: " + (f"the PSF kernel in {source}" if source else "a PSF kernel")
     if k.ndim == 3 and 1 in k.shape:
         k = k.reshape([d for d in k.shape if d != 1] or [1])
     if k.ndim != 2 or k.dtype.kind not in "biuf" or not np.all(np.isfinite(k)):
         raise DegradationError(
-            f"a PSF kernel must be a 2-D array of finite numbers, got shape {k.shape} ({k.dtype})"
+            f"{where} must be a 2-D array of finite numbers, got shape {k.shape} ({k.dtype})"
         )
     if np.any(k < 0) or k.sum() <= 0:
-        raise DegradationError("a PSF kernel must be non-negative with a positive sum")
+        raise DegradationError(f"{where} must be non-negative with a positive sum (the measured intensities)")
     if max(k.shape) > 65:
-        raise DegradationError(
-            f"a PSF kernel of {k.shape[0]}x{k.shape[1]} is too large; crop it to at most 65x65"
-        )
+        raise DegradationError(f"{where} is {k.shape[0]}x{k.shape[1]}, too large; crop it to at most 65x65")
     k = k.astype(np.float64) / k.sum()
     return Degradation("kernel", kernel=tuple(map(tuple, k)), source=source)
 
@@ -389,10 +391,12 @@ def parse_degradation(value) -> Degradation:
             else:
                 sigma = float(arg)
         except (ValueError, KeyError, ZeroDivisionError):
-            raise DegradationError(f"cannot read degradation {text!r}; accepted: {ACCEPTED}") from None
+            raise DegradationError(
+                f"{opt('degradation')}: cannot read {text!r}; accepted: {ACCEPTED}"
+            ) from None
         if not (SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]):
             raise DegradationError(
-                f"Gaussian PSF sigma {sigma:.3g} HR pixels is out of range; give "
+                f"{opt('degradation')}: Gaussian PSF sigma {sigma:.3g} HR pixels is out of range; give "
                 f"{SIGMA_RANGE[0]:g} to {SIGMA_RANGE[1]:g} (sigma = FWHM / 2.355 / HR pixel size)"
             )
         return Degradation("gaussian", sigma=round(sigma, 4))
@@ -400,4 +404,4 @@ def parse_degradation(value) -> Degradation:
         from pathlib import Path
 
         return kernel_degradation(_read_kernel(text), source=Path(text).name)
-    raise DegradationError(f"unknown degradation {text!r}; accepted: {ACCEPTED}")
+    raise DegradationError(f"{opt('degradation')}: unknown degradation {text!r}; accepted: {ACCEPTED}")

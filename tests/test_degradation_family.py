@@ -169,3 +169,16 @@ def test_cli_refuses_a_bad_degradation_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "out of range" in err
     assert not (tmp_path / "o.ome.zarr").exists()
+
+
+def test_a_bad_psf_file_is_named_with_the_flag_that_gave_it(tmp_path, capsys):
+    import tifffile
+
+    img = tmp_path / "in.tif"
+    tifffile.imwrite(img, np.zeros((32, 32), np.uint16))
+    np.save(tmp_path / "psf.npy", -np.ones((3, 3)))
+    rc = main(["upscale", str(img), str(tmp_path / "o.ome.zarr"), "--degradation", str(tmp_path / "psf.npy")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("error: --degradation: the PSF kernel in psf.npy must be non-negative")
+    assert not (tmp_path / "o.ome.zarr").exists()
