@@ -113,12 +113,13 @@ def _crop(a: np.ndarray, origin, size: int = CROP) -> np.ndarray:
     return a[y0 : y0 + ch, x0 : x0 + cw]
 
 
-def validation_images(root: str | Path | None = None) -> list[tuple[RealImage, np.ndarray]]:
-    """The validation split: ``(description, HR plane as float64 in its own units)``, cropped."""
+def validation_images(root: str | Path | None = None, size: int = CROP) -> list[tuple[RealImage, np.ndarray]]:
+    """The validation split: ``(description, HR plane as float64 in its own units)``, cropped to at
+    most ``size`` pixels a side (the benchmark's :data:`CROP`; larger for what needs larger images)."""
     root = Path(root) if root is not None else default_root()
     if not root.is_dir():
         raise SuperResError(f"real-data folder {root} does not exist; give the path of ../shared/data/real")
-    return [(item, _crop(_plane(_read(root / item.path), item), item.origin)) for item in VALIDATION]
+    return [(item, _crop(_plane(_read(root / item.path), item), item.origin, size)) for item in VALIDATION]
 
 
 def confocal_sted_pair(root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
