@@ -351,7 +351,12 @@ def iter_adapt(
             f"checked on its bottom {VAL_FRACTION:.0%}, held back",
         }
         net.metadata = {
-            **{k: v for k, v in (start.metadata or {}).items() if k not in ("set5_psnr", "real_gain_x2")},
+            # the start's measured figures are not the adapted weights'
+            **{
+                k: v
+                for k, v in (start.metadata or {}).items()
+                if k != "set5_psnr" and not k.startswith("real_gain")
+            },
             "arch": net.arch,
             "config": json.dumps(net.config),
             "scale": str(s),

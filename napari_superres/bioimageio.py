@@ -93,14 +93,16 @@ def _torchscript(module, x, path: Path, tol: float = 1e-5) -> str:
 
 
 def _readme(model, scale: int, lo: float, hi: float, halo: int, ts_note: str, spec: dict) -> str:
+    from .models import AUTO_REAL_GAIN
+
     meta = model.metadata or {}
     figures = [
         f"- {k.replace('_', ' ').replace('psnr', 'PSNR')}: {meta[k]} dB" for k in METRIC_KEYS if k in meta
     ]
-    figures += [
+    figures += [  # the real-data figures of these weights (auto's is its blend's, not theirs)
         f"- real data, {k[len('real_gain_') :].replace('_', ':')}: {v}"
         for k, v in sorted(meta.items())
-        if k.startswith("real_gain_")
+        if k.startswith("real_gain_") and k != AUTO_REAL_GAIN
     ]
     lines = [
         f"# {model.name} x{scale} ({model.degradation}), exported by napari-superres",

@@ -270,8 +270,7 @@ def _record_auto(rows, command: str) -> None:
     """``auto``'s gains per network and scale, pooled over the degradations measured (and the
     ``command`` that measured them), into the noise-robust bicubic weights it blends: the gain
     ``auto`` then tells a user to expect."""
-    from .engine.auto import BENCHMARK_KEY
-    from .models import DEFAULT, update_metadata, weights_path
+    from .models import AUTO_REAL_GAIN, DEFAULT, update_metadata, weights_path
 
     pooled: dict = {}
     for r in rows:
@@ -292,7 +291,7 @@ def _record_auto(rows, command: str) -> None:
             "degradations": [r.degradation for r in group],
             "command": command,
         }
-        update_metadata(path, **{BENCHMARK_KEY: figures})
+        update_metadata(path, **{AUTO_REAL_GAIN: figures})
         print(f"recorded auto x{scale} in {path.name}")
 
 

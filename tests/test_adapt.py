@@ -50,6 +50,7 @@ def test_adapting_a_near_miss_start_keeps_the_adapted_weights_and_records_them(m
     assert record["mix"] == MIX  # how far the kept weights moved from the start
     assert record["added_noise"]["share"] == adapt_module.NOISY_SHARE and record["noise_sigma"] > 0
     assert record["shrinks"] == list(adapt_module.SHRINKS)
+    assert not [k for k in read_metadata(out) if k.startswith("real_gain")]  # the start's figures, not these
     again = load_model(out, 2)  # loads like any weights file, and enlarges the image
     assert again.degradation == "gaussian:0.7"
     adapted = nsr.upscale(lr, str(out), 2)

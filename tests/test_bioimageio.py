@@ -48,6 +48,16 @@ def test_exported_default_x2_passes_bioimageio_test(package):
     assert "arxiv.org/abs/1609.05158" in str(rdf["cite"])  # the ESPCN paper
 
 
+def test_a_packages_readme_gives_its_weights_real_data_figures_not_autos_blend(tmp_path):
+    from napari_superres.models import AUTO_REAL_GAIN, read_metadata, weights_path
+
+    src = weights_path("espcn", 2, "bicubic", noise_robust=True)
+    assert AUTO_REAL_GAIN in read_metadata(src)  # recorded there for auto, a figure of its blend
+    with zipfile.ZipFile(export_bioimageio(str(src), tmp_path / "robust.zip", 2)) as z:
+        readme = z.read("README.md").decode()
+    assert "real data, binning:" in readme and "real data, auto" not in readme
+
+
 def test_package_loads_back_and_gives_the_models_result(package):
     img = _test_image(0, 255, 150)
     own = np.asarray(nsr.upscale(img, "default", 2, normalize=(0, 255), tile=48, degradation=None))

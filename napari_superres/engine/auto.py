@@ -187,22 +187,19 @@ def internal_check(windows: list[np.ndarray], model, scale: int, deg, device="cp
     return float(np.mean(gains)) if gains else 0.0
 
 
-BENCHMARK_KEY = "real_gain_auto"  # weights metadata: bench --real --record's figures for auto
-
-
 def benchmark_gain(model, scale: int) -> dict | None:
     """What ``bench --real`` measured for ``auto`` with the named network ``model`` at ``scale``
     (``mean``, ``worst``, ``best`` gain over bicubic in dB, ``images``, ``degradations``), recorded in
     the noise-robust bicubic weights ``auto`` blends; None where nothing was measured."""
     import json
 
-    from ..models import DEFAULT, NAMED, read_metadata, weights_path
+    from ..models import AUTO_REAL_GAIN, DEFAULT, NAMED, read_metadata, weights_path
 
     name = DEFAULT if model == "default" else model
     if not isinstance(name, str) or name not in NAMED or not NAMED[name]["trained"]:
         return None
     path = weights_path(name, scale, "bicubic", noise_robust=True)
-    text = read_metadata(path).get(BENCHMARK_KEY) if path.exists() else None
+    text = read_metadata(path).get(AUTO_REAL_GAIN) if path.exists() else None
     return json.loads(text) if text else None
 
 

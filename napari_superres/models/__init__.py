@@ -31,6 +31,7 @@ from .spec import (
     build,
 )
 from .weights import (
+    AUTO_REAL_GAIN,
     WEIGHTS_DIR,
     gaussian_widths,
     read_metadata,
@@ -42,6 +43,7 @@ from .weights import (
 )
 
 __all__ = [
+    "AUTO_REAL_GAIN",
     "DEFAULT",
     "DEFAULT_ITERATIONS",
     "MAX_ITERATIONS",

@@ -17,6 +17,9 @@ from ..errors import SuperResError, first_line
 from .spec import SRModel, build
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+# metadata of the noise-robust bicubic weights: what ``degradation="auto"``, blending them, gained on the
+# real validation images (``bench --real --record``); a figure of the blend, not of these weights alone
+AUTO_REAL_GAIN = "real_gain_auto"
 
 
 def weights_path(
