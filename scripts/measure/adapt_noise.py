@@ -23,26 +23,26 @@ import numpy as np
 def measure(
     degradation: str, share: float, shrinks=None, scale: int = 2, root: str = "../shared/data/real"
 ) -> None:
-    from adapt_schedule import adapted_vs_start  # beside this script
+    from adapt_schedule import adapted_vs_start, change_record  # beside this script
 
     import napari_superres.adapt as adapt_mod
-    from napari_superres.bench import FLAT_MARGIN, noise_ratio, real_score
+    from napari_superres.bench import FLAT_MARGIN, noise_ratio
     from napari_superres.realdata import validation_images
 
     adapt_mod.NOISY_SHARE = share
     if shrinks is not None:
         adapt_mod.SHRINKS = tuple(shrinks)
     for item, hr in validation_images(root):
-        hr, bic, start, sr, res, seconds = adapted_vs_start(hr, degradation, scale)
-        g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
+        run = adapted_vs_start(hr, degradation, scale)
+        hr, bic, start, sr = run[:4]
         fluo = item.kind == "fluorescence"
         flat0 = noise_ratio(start, bic, hr, margin=FLAT_MARGIN) if fluo else None
         flat1 = noise_ratio(sr, bic, hr, margin=FLAT_MARGIN) if fluo else None
         rec = {
-            "degradation": degradation, "share": share, "shrinks": list(adapt_mod.SHRINKS), "image": item.name, "start": round(g0, 3),
-            "change": round(g1 - g0, 3), "kept": res.kept, "steps": res.steps,
+            "degradation": degradation, "share": share, "shrinks": list(adapt_mod.SHRINKS), "image": item.name,
+            **change_record(*run),
             "flat_start": None if flat0 is None else round(flat0, 3),
-            "flat_adapted": None if flat1 is None else round(flat1, 3), "seconds": round(seconds, 1),
+            "flat_adapted": None if flat1 is None else round(flat1, 3),
         }  # fmt: skip
         print(json.dumps(rec), flush=True)
 

@@ -20,24 +20,21 @@ SIZE = 640
 
 
 def measure(scale: int, size: int = SIZE) -> None:
-    from adapt_schedule import adapted_vs_start
+    from adapt_schedule import adapted_vs_start, change_record
 
-    from napari_superres.bench import real_score
     from napari_superres.errors import SuperResError
     from napari_superres.realdata import validation_images
 
     for degradation in ("bicubic", "binning", "gaussian:1.0"):
         for item, hr in validation_images("../shared/data/real", size=size):
             try:
-                hr, bic, start, sr, res, seconds = adapted_vs_start(hr, degradation, scale, seconds=120)
+                run = adapted_vs_start(hr, degradation, scale, seconds=120)
             except SuperResError as exc:  # too small to adapt to at this scale
                 print(f"# {item.name} x{scale}: {exc}", file=sys.stderr)
                 continue
-            g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
             rec = {
-                "scale": scale, "size": size, "degradation": degradation, "image": item.name, "shape": list(hr.shape),
-                "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
-                "kept": res.kept, "steps": res.steps, "seconds": round(seconds, 1),
+                "scale": scale, "size": size, "degradation": degradation, "image": item.name,
+                "shape": list(run[0].shape), **change_record(*run),
             }  # fmt: skip
             print(json.dumps(rec), flush=True)
 

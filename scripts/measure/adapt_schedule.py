@@ -51,22 +51,32 @@ def adapted_vs_start(hr, degradation: str, scale: int = 2, **adapt_kwargs):
     return hr, enlarge("bicubic", None), enlarge("default"), enlarge(res.model), res, seconds
 
 
+def change_record(hr, bic, start, sr, res, seconds) -> dict:
+    """What every adapt measurement records of one :func:`adapted_vs_start` run: the start's gain over
+    bicubic, the change adapting made (dB, both against the HR), the held-back check's gain, what was
+    kept, the steps and the seconds."""
+    from napari_superres.bench import real_score
+
+    g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
+    return {
+        "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
+        "kept": res.kept, "steps": res.steps, "seconds": round(seconds, 1),
+    }  # fmt: skip
+
+
 def measure(
     which: str, degradation: str, lr: float, cap: int, mix: float | None = None, scale: int = 2
 ) -> None:
     import napari_superres.adapt as adapt_mod
-    from napari_superres.bench import real_score
 
     adapt_mod.MAX_STEPS = cap
     if mix is not None:  # else adapt's own
         adapt_mod.MIX = mix
     for name, hr in images(which):
-        hr, bic, start, sr, res, seconds = adapted_vs_start(hr, degradation, scale, seconds=120, lr=lr)
-        g0, g1 = real_score(start, hr, bic)[1], real_score(sr, hr, bic)[1]
+        run = adapted_vs_start(hr, degradation, scale, seconds=120, lr=lr)
         rec = {
             "sample": which, "degradation": degradation, "lr": lr, "cap": cap, "mix": adapt_mod.MIX, "image": name,
-            "start": round(g0, 3), "change": round(g1 - g0, 3), "held_back": round(res.adapted_gain_db, 3),
-            "kept": res.kept, "steps": res.steps, "seconds": round(seconds, 1),
+            **change_record(*run),
         }  # fmt: skip
         print(json.dumps(rec), flush=True)
 

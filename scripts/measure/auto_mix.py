@@ -1,6 +1,6 @@
 """The noise trade inside ``degradation="auto"``: its bicubic part mixed from the clean bicubic weights
 (share ``a``) and the noise-robust ones (``1 - a``; auto today: ``a = 0``), the binning weights as
-shipped, each blended by auto's spectral weights. Gain over bicubic (dB) against the HR, and on the
+shipped, each blended by the weights auto estimates for the image. Gain over bicubic (dB) against the HR, and on the
 validation split's fluorescence crops the flat-background noise ratio (``bench --real``'s
 ``flat_noise_ratio``).
 
@@ -44,9 +44,7 @@ def measure(which: str, s: int) -> None:
         for name, kind, hr in imgs:
             hr = hr[: hr.shape[0] // s * s, : hr.shape[1] // s * s]
             lr = deg.downsample(torch.from_numpy(hr)[None], s)[0].numpy().astype(np.float32)
-            mm = auto.spectral_mismatch(auto._unit(auto.sample_windows(lr, "YX")), s, ["bicubic", "binning"])
-            mm = {c: m for c, m in mm.items() if np.isfinite(m)}
-            w = auto.blend_weights(mm) if mm else {"bicubic": 0.5, "binning": 0.5}  # as auto does
+            w = auto.estimate_degradation(auto.sample_windows(lr, "YX"), "default", s)["weights"]
             bic = np.asarray(upscale(lr, "bicubic", s).compute(), np.float64)
             out = {
                 k: np.asarray(upscale(lr, m, s, degradation=None).compute(), np.float64)

@@ -37,8 +37,9 @@ def measure(which: str, s: int) -> None:
             lr = tdeg.downsample(torch.from_numpy(hr)[None], s)[0].numpy().astype(np.float32)
             bic = np.asarray(upscale(lr, "bicubic", s).compute(), np.float64)
             out = np.asarray(upscale(lr, "default", s, degradation="auto").compute(), np.float64)
-            wins = auto._unit(auto.sample_windows(lr, "YX"))
-            rep = auto.estimate_degradation(auto.sample_windows(lr, "YX"), "default", s)
+            windows = auto.sample_windows(lr, "YX")
+            rep = auto.estimate_degradation(windows, "default", s)
+            wins = auto._unit(windows)  # as estimate_degradation scores them
             if rep["fallback"] or rep["internal_check_db"] is None:
                 continue
             mse = []  # bicubic enlargement's error in the internal check: how much detail the windows have
