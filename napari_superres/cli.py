@@ -282,7 +282,7 @@ def _record_auto(rows, command: str) -> None:
         path = weights_path(name, scale, "bicubic", noise_robust=True)
         if not path.exists():
             continue
-        gains = [v["gain"] for r in group for v in r.per_image.values()]
+        gains = [v["gain"] for r in group for v in r.per_image.values() if "gain" in v]  # not skipped ones
         figures = {
             "mean": round(sum(gains) / len(gains), 2),
             "worst": round(min(gains), 2),

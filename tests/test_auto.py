@@ -117,12 +117,12 @@ def test_bench_record_writes_autos_real_gains_where_auto_reads_them(tmp_path, mo
             else real_path(n, s, f, sigma, noise_robust)
         ),
     )
-    rows = [
-        RealResult(
-            deg, "auto (default model)", 2, 0, 0, 0, None, None, 2, 0, {"a": {"gain": a}, "b": {"gain": b}}
-        )
-        for deg, a, b in (("bicubic", 1.0, 2.0), ("binning", -0.5, 0.5))
-    ]
+
+    def row(deg, a, b):  # the image bench skipped ("c") has no gain
+        per = {"a": {"gain": a}, "b": {"gain": b}, "c": {"skipped": "too small"}}
+        return RealResult(deg, "auto (default model)", 2, 0, 0, 0, None, None, 2, 0, per)
+
+    rows = [row("bicubic", 1.0, 2.0), row("binning", -0.5, 0.5)]
     cli._record_auto(rows, "napari-superres bench --real DATA --record")
     report = estimate_degradation(sample_windows(_shrunk(photo_y, "binning"), "YX"), "default", 2)
     assert (report["expected_gain_db"], report["expected_range_db"]) == (0.75, [-0.5, 2.0])
